@@ -1,0 +1,280 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { FleetqlError, instanceNotFound } from '../errors.js';
+import { SqliteDatabase } from '../storage/index.js';
+import type {
+  Catalog,
+  InstanceFilter,
+  InstanceQuery,
+  InstanceRecord,
+  InstanceState,
+  Labels,
+  Operation,
+  OperationKind,
+  RecordedMigration,
+} from './catalog.js';
+import { compileInstanceFilter, compileInstanceOrder, filterMentionsState } from './instance-filter.js';
+
+/** The catalog's own schema, versioned with PRAGMA user_version. Append steps; never edit one. */
+const catalogSchema: readonly string[] = [
+  `CREATE TABLE instances (
+     id TEXT PRIMARY KEY,
+     labels TEXT NOT NULL DEFAULT '{}',
+     state TEXT NOT NULL,
+     schema_version INTEGER NOT NULL DEFAULT 0,
+     created_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL
+   ) STRICT;
+   CREATE INDEX instances_state ON instances (state, id);
+   CREATE INDEX instances_created_at ON instances (created_at);
+   CREATE TABLE instance_labels (
+     instance_id TEXT NOT NULL REFERENCES instances (id) ON DELETE CASCADE,
+     key TEXT NOT NULL,
+     value TEXT NOT NULL,
+     PRIMARY KEY (instance_id, key)
+   ) STRICT, WITHOUT ROWID;
+   CREATE INDEX instance_labels_by_value ON instance_labels (key, value, instance_id);
+   CREATE TABLE operations (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     kind TEXT NOT NULL,
+     instance_id TEXT NOT NULL,
+     status TEXT NOT NULL DEFAULT 'pending',
+     detail TEXT NOT NULL DEFAULT '{}',
+     started_at TEXT NOT NULL,
+     finished_at TEXT
+   ) STRICT;
+   CREATE INDEX operations_pending ON operations (id) WHERE status = 'pending';
+   CREATE TABLE migrations (
+     version INTEGER PRIMARY KEY,
+     name TEXT NOT NULL,
+     checksum TEXT NOT NULL,
+     recorded_at TEXT NOT NULL
+   ) STRICT;`,
+];
+
+interface InstanceRow {
+  id: string;
+  labels: string;
+  state: InstanceState;
+  schema_version: number;
+  created_at: string;
+  updated_at: string;
+}
+
+interface OperationRow {
+  id: number;
+  kind: OperationKind;
+  instance_id: string;
+  started_at: string;
+  detail: string;
+}
+
+const instanceColumns = 'instances.id, instances.labels, instances.state, instances.schema_version, instances.created_at, instances.updated_at';
+
+function toRecord(row: InstanceRow): InstanceRecord {
+  return Object.freeze({ ...row, labels: Object.freeze(JSON.parse(row.labels) as Labels) });
+}
+
+function toOperation(row: OperationRow): Operation {
+  return Object.freeze({ ...row, detail: JSON.parse(row.detail) as Record<string, unknown> });
+}
+
+/** Labels are stored as canonical JSON (sorted keys) so equal label sets are equal text. */
+function canonicalLabels(labels: Labels): string {
+  return JSON.stringify(Object.fromEntries(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))));
+}
+
+export interface LibsqlCatalogOptions {
+  busyTimeoutMs: number;
+  now?: () => string;
+}
+
+/** The embedded catalog: one libSQL file in WAL mode with full fsync, since the journal must survive a crash. */
+export class LibsqlCatalog implements Catalog {
+  readonly #db: SqliteDatabase;
+  readonly #now: () => string;
+
+  private constructor(db: SqliteDatabase, now: () => string) {
+    this.#db = db;
+    this.#now = now;
+  }
+
+  /** Opens (creating if needed) the catalog at `file` and brings its own schema up to date. */
+  static open(file: string, options: LibsqlCatalogOptions): LibsqlCatalog {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const db = SqliteDatabase.open(file, { journalMode: 'wal', busyTimeoutMs: options.busyTimeoutMs, synchronous: 'full' });
+    try {
+      const version = Number((db.get<{ user_version: number }>('PRAGMA user_version') ?? { user_version: 0 }).user_version);
+      if (version > catalogSchema.length) {
+        throw new FleetqlError('CONFIG_INVALID', `the catalog at ${file} was written by a newer fleetql (catalog schema ${version})`);
+      }
+      for (let step = version; step < catalogSchema.length; step++) {
+        db.transaction(() => {
+          db.exec(catalogSchema[step]!);
+          db.exec(`PRAGMA user_version = ${step + 1}`);
+        });
+      }
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+    return new LibsqlCatalog(db, options.now ?? (() => new Date().toISOString()));
+  }
+
+  getInstance(id: string): InstanceRecord | undefined {
+    const row = this.#db.get<InstanceRow>(`SELECT ${instanceColumns} FROM instances WHERE id = ?`, [id]);
+    return row === undefined ? undefined : toRecord(row);
+  }
+
+  #where(where: InstanceFilter | undefined, params: unknown[]): string {
+    const predicate = compileInstanceFilter(where, params);
+    return filterMentionsState(where) ? predicate : `(${predicate}) AND instances.state <> 'DESTROYED'`;
+  }
+
+  listInstances(query: InstanceQuery): InstanceRecord[] {
+    const params: unknown[] = [];
+    const where = this.#where(query.where, params);
+    params.push(query.limit ?? -1, query.offset ?? 0);
+    return this.#db
+      .all<InstanceRow>(`SELECT ${instanceColumns} FROM instances WHERE ${where} ORDER BY ${compileInstanceOrder(query.orderBy)} LIMIT ? OFFSET ?`, params)
+      .map(toRecord);
+  }
+
+  countInstances(where?: InstanceFilter): number {
+    const params: unknown[] = [];
+    const row = this.#db.get<{ n: number }>(`SELECT count(*) AS n FROM instances WHERE ${this.#where(where, params)}`, params);
+    return Number(row?.n ?? 0);
+  }
+
+  countByVersion(): Map<number, number> {
+    const rows = this.#db.all<{ schema_version: number; n: number }>(
+      `SELECT schema_version, count(*) AS n FROM instances WHERE state NOT IN ('DESTROYED', 'CREATING') GROUP BY schema_version`,
+    );
+    return new Map(rows.map((row) => [Number(row.schema_version), Number(row.n)]));
+  }
+
+  #journal(kind: OperationKind, instanceId: string, detail: Record<string, unknown>): Operation {
+    const startedAt = this.#now();
+    const result = this.#db.run(`INSERT INTO operations (kind, instance_id, detail, started_at) VALUES (?, ?, ?, ?)`, [
+      kind,
+      instanceId,
+      JSON.stringify(detail),
+      startedAt,
+    ]);
+    return Object.freeze({ id: Number(result.lastInsertRowid), kind, instance_id: instanceId, started_at: startedAt, detail });
+  }
+
+  #finish(operation: Operation, status: 'done' | 'rolled_back'): void {
+    const result = this.#db.run(`UPDATE operations SET status = ?, finished_at = ? WHERE id = ? AND status = 'pending'`, [status, this.#now(), operation.id]);
+    if (result.changes !== 1) throw new Error(`operation ${operation.id} is not pending`);
+  }
+
+  #writeLabels(id: string, labels: Labels): void {
+    this.#db.run(`DELETE FROM instance_labels WHERE instance_id = ?`, [id]);
+    for (const [key, value] of Object.entries(labels)) {
+      this.#db.run(`INSERT INTO instance_labels (instance_id, key, value) VALUES (?, ?, ?)`, [id, key, value]);
+    }
+  }
+
+  #require(id: string): InstanceRecord {
+    const record = this.getInstance(id);
+    if (record === undefined) throw new Error(`catalog lost instance ${id} inside a transaction`);
+    return record;
+  }
+
+  beginCreate(id: string, labels: Labels, detail: Record<string, unknown>): Operation {
+    return this.#db.transaction(() => {
+      const existing = this.getInstance(id);
+      if (existing !== undefined && existing.state !== 'DESTROYED') {
+        throw new FleetqlError('INSTANCE_EXISTS', `instance "${id}" already exists`, { extensions: { instance_id: id } });
+      }
+      const now = this.#now();
+      // A destroyed tombstone gives its id back: the new instance replaces it.
+      this.#db.run(`DELETE FROM instances WHERE id = ?`, [id]);
+      this.#db.run(`INSERT INTO instances (id, labels, state, schema_version, created_at, updated_at) VALUES (?, ?, 'CREATING', 0, ?, ?)`, [
+        id,
+        canonicalLabels(labels),
+        now,
+        now,
+      ]);
+      this.#writeLabels(id, labels);
+      return this.#journal('create', id, detail);
+    });
+  }
+
+  completeCreate(operation: Operation, schemaVersion: number): InstanceRecord {
+    return this.#db.transaction(() => {
+      this.#db.run(`UPDATE instances SET state = 'ACTIVE', schema_version = ?, updated_at = ? WHERE id = ? AND state = 'CREATING'`, [
+        schemaVersion,
+        this.#now(),
+        operation.instance_id,
+      ]);
+      this.#finish(operation, 'done');
+      return this.#require(operation.instance_id);
+    });
+  }
+
+  rollbackCreate(operation: Operation): void {
+    this.#db.transaction(() => {
+      this.#db.run(`DELETE FROM instances WHERE id = ? AND state = 'CREATING'`, [operation.instance_id]);
+      this.#finish(operation, 'rolled_back');
+    });
+  }
+
+  beginDestroy(id: string, detail: Record<string, unknown>): Operation {
+    return this.#db.transaction(() => {
+      const existing = this.getInstance(id);
+      if (existing === undefined || existing.state === 'DESTROYED' || existing.state === 'CREATING') throw instanceNotFound(id);
+      if (existing.state === 'DESTROYING') throw new FleetqlError('INSTANCE_BUSY', `instance "${id}" is being destroyed`, { extensions: { instance_id: id } });
+      this.#db.run(`UPDATE instances SET state = 'DESTROYING', updated_at = ? WHERE id = ?`, [this.#now(), id]);
+      return this.#journal('destroy', id, { ...detail, previous_state: existing.state });
+    });
+  }
+
+  completeDestroy(operation: Operation): InstanceRecord {
+    return this.#db.transaction(() => {
+      this.#db.run(`UPDATE instances SET state = 'DESTROYED', updated_at = ? WHERE id = ? AND state = 'DESTROYING'`, [this.#now(), operation.instance_id]);
+      this.#finish(operation, 'done');
+      return this.#require(operation.instance_id);
+    });
+  }
+
+  pendingOperations(): Operation[] {
+    return this.#db
+      .all<OperationRow>(`SELECT id, kind, instance_id, started_at, detail FROM operations WHERE status = 'pending' ORDER BY id`)
+      .map(toOperation);
+  }
+
+  setLabels(id: string, labels: Labels): InstanceRecord {
+    return this.#db.transaction(() => {
+      const existing = this.getInstance(id);
+      if (existing === undefined || existing.state === 'DESTROYED' || existing.state === 'CREATING') throw instanceNotFound(id);
+      this.#db.run(`UPDATE instances SET labels = ?, updated_at = ? WHERE id = ?`, [canonicalLabels(labels), this.#now(), id]);
+      this.#writeLabels(id, labels);
+      return this.#require(id);
+    });
+  }
+
+  recordedMigrations(): RecordedMigration[] {
+    return this.#db
+      .all<RecordedMigration>(`SELECT version, name, checksum FROM migrations ORDER BY version`)
+      .map((row) => ({ ...row, version: Number(row.version) }));
+  }
+
+  recordMigrations(migrations: readonly RecordedMigration[]): void {
+    this.#db.transaction(() => {
+      for (const migration of migrations) {
+        this.#db.run(`INSERT INTO migrations (version, name, checksum, recorded_at) VALUES (?, ?, ?, ?) ON CONFLICT (version) DO NOTHING`, [
+          migration.version,
+          migration.name,
+          migration.checksum,
+          this.#now(),
+        ]);
+      }
+    });
+  }
+
+  close(): void {
+    this.#db.close();
+  }
+}

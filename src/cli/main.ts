@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+import { FleetqlError } from '../errors.js';
+import { schemaPrint, schemaPrintHelp } from './schema-print.js';
+import { serve, serveHelp } from './serve.js';
+
+const help = `Usage: fleetql <command>
+
+Commands:
+  serve          start the GraphQL gateway (fleetql serve --help)
+  schema print   write schema/schema.graphql from the migrations
+`;
+
+async function main(argv: string[]): Promise<number | undefined> {
+  const [command, ...rest] = argv;
+  const wantsHelp = rest.includes('--help') || rest.includes('-h');
+  switch (command) {
+    case 'serve':
+      if (wantsHelp) return void process.stdout.write(serveHelp), 0;
+      await serve(rest, process.env);
+      return undefined;
+    case 'schema': {
+      const [sub, ...args] = rest;
+      if (sub !== 'print' || wantsHelp) {
+        process.stdout.write(schemaPrintHelp);
+        return sub === 'print' ? 0 : 2;
+      }
+      return schemaPrint(args, process.env);
+    }
+    case undefined:
+    case '--help':
+    case '-h':
+      process.stdout.write(help);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`fleetql: unknown command "${command}"\n\n${help}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== undefined) process.exitCode = code;
+  },
+  (error: unknown) => {
+    const message = error instanceof FleetqlError ? `${error.code}: ${error.message}` : error instanceof Error ? (error.stack ?? error.message) : String(error);
+    process.stderr.write(`fleetql: ${message}\n`);
+    process.exit(1);
+  },
+);

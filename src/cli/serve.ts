@@ -1,0 +1,80 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseArgs } from 'node:util';
+import { expandConfig, optionsFromEnv, type FleetqlOptions } from '../config/index.js';
+import { createFleetqlServer, createLogger, graphqlEndpoint } from '../server/index.js';
+
+export const serveHelp = `Usage: fleetql serve [options]
+
+Starts the GraphQL gateway. Every option can also come from the environment.
+
+  --host <addr>        interface to bind          (FLEETQL_HOST, default 127.0.0.1)
+  --port <n>           port, 0 picks a free one   (FLEETQL_PORT, default 4000)
+  --data <dir>         catalog, instances, archives (FLEETQL_DATA, default ./data)
+  --migrations <dir>   instance migrations        (FLEETQL_MIGRATIONS, default ./migrations)
+  --no-demo            do not seed a demo fleet into a new data directory (FLEETQL_DEMO=false)
+`;
+
+export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): FleetqlOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      data: { type: 'string' },
+      migrations: { type: 'string' },
+      'no-demo': { type: 'boolean' },
+    },
+    strict: true,
+  });
+  const options: FleetqlOptions = optionsFromEnv(env);
+  if (values.host !== undefined) options.host = values.host;
+  if (values.port !== undefined) options.port = /^\d+$/.test(values.port) ? Number(values.port) : Number.NaN;
+  if (values.data !== undefined) options.dataDir = values.data;
+  if (values.migrations !== undefined) options.migrationsDir = values.migrations;
+  if (values['no-demo'] === true) options.demo = false;
+  return options;
+}
+
+/** Binds, waits for readiness, prints the one ready line, and shuts down cleanly on SIGTERM/SIGINT. */
+export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
+  const config = expandConfig(serveOptions(argv, env));
+  const logger = createLogger();
+  const fleetql = createFleetqlServer(config, { logger });
+  const server = http.createServer(fleetql.handler);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('shutting down', { signal });
+    // Idle keep-alive connections are closed at once; busy ones after their response.
+    const sweep = setInterval(() => server.closeIdleConnections(), 100);
+    const deadline = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
+    server.close(() => {
+      clearInterval(sweep);
+      clearTimeout(deadline);
+      fleetql.close().then(
+        () => {
+          logger.info('stopped');
+          process.exit(0);
+        },
+        (error: unknown) => {
+          logger.error('error while closing', { error });
+          process.exit(1);
+        },
+      );
+    });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  await fleetql.ready;
+  const { port } = server.address() as AddressInfo;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  process.stdout.write(`fleetql listening on http://${host}:${port}${graphqlEndpoint}\n`);
+}

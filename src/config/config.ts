@@ -1,0 +1,161 @@
+import path from 'node:path';
+import { FleetqlError } from '../errors.js';
+
+export type JournalMode = 'delete' | 'wal';
+
+/**
+ * What a user may give: every field optional, each documented once, here.
+ * Command-line flags and environment variables both map onto this shape.
+ */
+export interface FleetqlOptions {
+  /**
+   * Interface to bind. Anonymous access is meant for loopback only.
+   * @default "127.0.0.1"   env FLEETQL_HOST, flag --host
+   */
+  host?: string;
+  /**
+   * TCP port; 0 picks a free one (the ready line prints the real port).
+   * @default 4000   env FLEETQL_PORT, flag --port
+   */
+  port?: number;
+  /**
+   * Directory holding the catalog (`catalog.db`), the instance files (`instances/`) and archives.
+   * @default "./data"   env FLEETQL_DATA, flag --data
+   */
+  dataDir?: string;
+  /**
+   * Directory of ordered SQL migration files (`0001_name.sql`) that define every instance's schema.
+   * @default "./migrations"   env FLEETQL_MIGRATIONS, flag --migrations
+   */
+  migrationsDir?: string;
+  /**
+   * Seed a small demo fleet when the data directory is new (has no catalog yet).
+   * @default true   env FLEETQL_DEMO=false, flag --no-demo
+   */
+  demo?: boolean;
+  /**
+   * Journal mode of instance files. `delete` (rollback journal) holds one descriptor per open
+   * instance and makes a cold first read several times cheaper than `wal`, which holds three
+   * (db, -wal, -shm) but lets readers run beside a writer. See bench/RESULTS.md for the figures.
+   * @default "delete"   env FLEETQL_JOURNAL_MODE
+   */
+  journalMode?: JournalMode;
+  /**
+   * Budget of file descriptors the instance handle cache may hold, counting handles that were
+   * closed but whose native resources are not yet released. Keep it well under `ulimit -n`.
+   * @default 4096   env FLEETQL_MAX_OPEN_DESCRIPTORS
+   */
+  maxOpenDescriptors?: number;
+  /**
+   * How long a statement waits for a lock held by another connection before failing.
+   * @default 5000   env FLEETQL_BUSY_TIMEOUT_MS
+   */
+  busyTimeoutMs?: number;
+  /**
+   * On SIGTERM/SIGINT, how long in-flight requests may take to finish before connections are cut.
+   * @default 10000   env FLEETQL_SHUTDOWN_TIMEOUT_MS
+   */
+  shutdownTimeoutMs?: number;
+  /**
+   * Serve GraphiQL at the GraphQL endpoint for browsers.
+   * @default true   env FLEETQL_GRAPHIQL
+   */
+  graphiql?: boolean;
+}
+
+/** The resolved configuration: complete, validated, frozen. Made only by `expandConfig`. */
+export interface FleetqlConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly catalogPath: string;
+  readonly instancesDir: string;
+  readonly archivesDir: string;
+  readonly migrationsDir: string;
+  readonly demo: boolean;
+  readonly journalMode: JournalMode;
+  readonly maxOpenDescriptors: number;
+  readonly busyTimeoutMs: number;
+  readonly shutdownTimeoutMs: number;
+  readonly graphiql: boolean;
+}
+
+export const defaults = {
+  host: '127.0.0.1',
+  port: 4000,
+  dataDir: './data',
+  migrationsDir: './migrations',
+  demo: true,
+  journalMode: 'delete',
+  maxOpenDescriptors: 4096,
+  busyTimeoutMs: 5000,
+  shutdownTimeoutMs: 10_000,
+  graphiql: true,
+} as const satisfies Required<FleetqlOptions>;
+
+function invalid(message: string): FleetqlError {
+  return new FleetqlError('CONFIG_INVALID', message);
+}
+
+function integerIn(name: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw invalid(`${name} must be an integer from ${min} to ${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** Fills defaults, validates every field and freezes the result; fails early with CONFIG_INVALID. */
+export function expandConfig(options: FleetqlOptions = {}): FleetqlConfig {
+  const dataDir = path.resolve(options.dataDir ?? defaults.dataDir);
+  const journalMode = options.journalMode ?? defaults.journalMode;
+  if (journalMode !== 'delete' && journalMode !== 'wal') throw invalid(`journalMode must be "delete" or "wal", got "${String(journalMode)}"`);
+  const host = options.host ?? defaults.host;
+  if (host.length === 0) throw invalid('host must not be empty');
+  return Object.freeze({
+    host,
+    port: integerIn('port', options.port ?? defaults.port, 0, 65535),
+    dataDir,
+    catalogPath: path.join(dataDir, 'catalog.db'),
+    instancesDir: path.join(dataDir, 'instances'),
+    archivesDir: path.join(dataDir, 'archives'),
+    migrationsDir: path.resolve(options.migrationsDir ?? defaults.migrationsDir),
+    demo: options.demo ?? defaults.demo,
+    journalMode,
+    maxOpenDescriptors: integerIn('maxOpenDescriptors', options.maxOpenDescriptors ?? defaults.maxOpenDescriptors, 8, 1_000_000),
+    busyTimeoutMs: integerIn('busyTimeoutMs', options.busyTimeoutMs ?? defaults.busyTimeoutMs, 0, 600_000),
+    shutdownTimeoutMs: integerIn('shutdownTimeoutMs', options.shutdownTimeoutMs ?? defaults.shutdownTimeoutMs, 0, 600_000),
+    graphiql: options.graphiql ?? defaults.graphiql,
+  });
+}
+
+function parseBoolean(name: string, raw: string): boolean {
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw invalid(`${name} must be true or false, got "${raw}"`);
+}
+
+function parseInteger(name: string, raw: string): number {
+  if (!/^\d+$/.test(raw.trim())) throw invalid(`${name} must be a whole number, got "${raw}"`);
+  return Number(raw);
+}
+
+/** Reads the FLEETQL_* environment variables; unset or empty ones are left out. */
+export function optionsFromEnv(env: NodeJS.ProcessEnv): FleetqlOptions {
+  const options: FleetqlOptions = {};
+  const get = (name: string): string | undefined => {
+    const value = env[name];
+    return value === undefined || value === '' ? undefined : value;
+  };
+  let raw: string | undefined;
+  if ((raw = get('FLEETQL_HOST')) !== undefined) options.host = raw;
+  if ((raw = get('FLEETQL_PORT')) !== undefined) options.port = parseInteger('FLEETQL_PORT', raw);
+  if ((raw = get('FLEETQL_DATA')) !== undefined) options.dataDir = raw;
+  if ((raw = get('FLEETQL_MIGRATIONS')) !== undefined) options.migrationsDir = raw;
+  if ((raw = get('FLEETQL_DEMO')) !== undefined) options.demo = parseBoolean('FLEETQL_DEMO', raw);
+  if ((raw = get('FLEETQL_JOURNAL_MODE')) !== undefined) options.journalMode = raw as JournalMode;
+  if ((raw = get('FLEETQL_MAX_OPEN_DESCRIPTORS')) !== undefined) options.maxOpenDescriptors = parseInteger('FLEETQL_MAX_OPEN_DESCRIPTORS', raw);
+  if ((raw = get('FLEETQL_BUSY_TIMEOUT_MS')) !== undefined) options.busyTimeoutMs = parseInteger('FLEETQL_BUSY_TIMEOUT_MS', raw);
+  if ((raw = get('FLEETQL_SHUTDOWN_TIMEOUT_MS')) !== undefined) options.shutdownTimeoutMs = parseInteger('FLEETQL_SHUTDOWN_TIMEOUT_MS', raw);
+  if ((raw = get('FLEETQL_GRAPHIQL')) !== undefined) options.graphiql = parseBoolean('FLEETQL_GRAPHIQL', raw);
+  return options;
+}

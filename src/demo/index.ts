@@ -1,0 +1,2 @@
+export { seedDemoFleet } from './seed-demo-fleet.js';
+export type { DemoSeedResult } from './seed-demo-fleet.js';

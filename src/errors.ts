@@ -1,0 +1,55 @@
+import { GraphQLError } from 'graphql';
+
+/**
+ * Every error a client can act on is a `FleetqlError` with a stable SCREAMING_SNAKE `code`.
+ * It extends GraphQLError so Yoga's masking lets it through with `extensions.code`; anything
+ * else that reaches a client is masked as INTERNAL_SERVER_ERROR.
+ */
+export type ErrorCode =
+  | 'INVALID_INSTANCE_ID'
+  | 'INVALID_LABELS'
+  | 'INVALID_ARGUMENT'
+  | 'INSTANCE_NOT_FOUND'
+  | 'INSTANCE_EXISTS'
+  | 'INSTANCE_BUSY'
+  | 'INSTANCE_UNAVAILABLE'
+  | 'INSTANCE_QUARANTINED'
+  | 'NOT_SUPPORTED'
+  | 'MIGRATION_INVALID'
+  | 'MIGRATION_CHECKSUM_MISMATCH'
+  | 'MIGRATION_MISSING'
+  | 'MIGRATION_FAILED'
+  | 'CONFIG_INVALID'
+  | 'SERVICE_UNAVAILABLE'
+  | 'STORAGE_ERROR'
+  | 'INTERNAL_SERVER_ERROR';
+
+/** HTTP status hints, used where a whole request fails for one reason. */
+const httpStatus: Partial<Record<ErrorCode, number>> = {
+  SERVICE_UNAVAILABLE: 503,
+};
+
+export class FleetqlError extends GraphQLError {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; extensions?: Record<string, unknown> } = {}) {
+    const status = httpStatus[code];
+    super(message, {
+      extensions: { code, ...(status === undefined ? {} : { http: { status } }), ...options.extensions },
+      ...(options.cause instanceof Error ? { originalError: options.cause } : {}),
+    });
+    this.name = 'FleetqlError';
+    this.code = code;
+    if (options.cause !== undefined) Object.defineProperty(this, 'cause', { value: options.cause, enumerable: false });
+  }
+}
+
+export const invalidInstanceId = (why: string): FleetqlError =>
+  new FleetqlError('INVALID_INSTANCE_ID', `invalid instance id: ${why}`);
+
+export const instanceNotFound = (id: string): FleetqlError =>
+  new FleetqlError('INSTANCE_NOT_FOUND', `instance "${id}" not found`, { extensions: { instance_id: id } });
+
+export function isFleetqlError(error: unknown, code?: ErrorCode): error is FleetqlError {
+  return error instanceof FleetqlError && (code === undefined || error.code === code);
+}

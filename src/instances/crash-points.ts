@@ -1,0 +1,20 @@
+/**
+ * Named points between the steps of a journaled operation. When FLEETQL_CRASH_AT names one, the
+ * process kills itself with SIGKILL there, so tests prove crash safety by crashing, not by argument.
+ * Unset (always, outside such tests) this costs one Set lookup.
+ */
+const armed = new Set((process.env['FLEETQL_CRASH_AT'] ?? '').split(',').filter((name) => name.length > 0));
+
+export type CrashPoint =
+  | 'create:journaled'
+  | 'create:file-built'
+  | 'create:file-placed'
+  | 'create:committed'
+  | 'destroy:journaled'
+  | 'destroy:file-moved'
+  | 'destroy:file-removed'
+  | 'destroy:committed';
+
+export function crashPoint(name: CrashPoint): void {
+  if (armed.has(name)) process.kill(process.pid, 'SIGKILL');
+}

@@ -1,0 +1,153 @@
+import fs from 'node:fs';
+import { FleetqlError } from '../errors.js';
+import { descriptorTracker, type SqliteDatabase } from '../storage/index.js';
+
+export interface HandleCacheOptions {
+  /** Budget in file descriptors: open handles plus closed ones the driver has not released yet. */
+  maxDescriptors: number;
+  /** Descriptors one open handle holds (1 for a rollback journal, 3 for WAL). */
+  descriptorsPerHandle: number;
+  /** Opens an existing instance file. */
+  open(file: string): SqliteDatabase;
+}
+
+export interface HandleCacheStats {
+  open: number;
+  descriptors: number;
+  pendingDescriptors: number;
+  hits: number;
+  misses: number;
+  evictions: number;
+}
+
+interface Entry {
+  readonly key: string;
+  readonly db: SqliteDatabase;
+  users: number;
+  evicting: boolean;
+}
+
+/**
+ * The one place instance files are opened. Handles stay open for reuse (a warm query is several
+ * times cheaper than a cold one) in least-recently-used order, bounded by descriptors, not by
+ * count. A handle in use is never closed under its user; eviction closes idle handles in batches
+ * down to a low watermark and, when closed-but-unreleased descriptors crowd the budget, forces
+ * their release (see storage/descriptor-tracker.ts).
+ */
+export class HandleCache {
+  readonly #options: HandleCacheOptions;
+  readonly #entries = new Map<string, Entry>();
+  #descriptors = 0;
+  #waiters: Array<() => void> = [];
+  #closed = false;
+  readonly #stats = { hits: 0, misses: 0, evictions: 0 };
+
+  constructor(options: HandleCacheOptions) {
+    if (options.maxDescriptors < options.descriptorsPerHandle) throw new Error('maxDescriptors is smaller than one handle');
+    this.#options = options;
+  }
+
+  /** Runs `fn` with the handle of `file` and gives the handle back whatever `fn` does. */
+  async use<T>(file: string, fn: (db: SqliteDatabase) => T | Promise<T>): Promise<T> {
+    const entry = await this.#acquire(file);
+    try {
+      return await fn(entry.db);
+    } finally {
+      entry.users -= 1;
+      this.#wake();
+    }
+  }
+
+  async #acquire(file: string): Promise<Entry> {
+    let forcedRelease = false;
+    for (;;) {
+      if (this.#closed) throw new FleetqlError('SERVICE_UNAVAILABLE', 'the server is shutting down');
+      const existing = this.#entries.get(file);
+      if (existing !== undefined) {
+        if (existing.evicting) {
+          await this.#waitForRelease();
+          continue;
+        }
+        this.#entries.delete(file);
+        this.#entries.set(file, existing);
+        existing.users += 1;
+        this.#stats.hits += 1;
+        return existing;
+      }
+      const needed = this.#options.descriptorsPerHandle;
+      const max = this.#options.maxDescriptors;
+      if (this.#descriptors + descriptorTracker.pending + needed > max) {
+        this.#evictIdle(Math.floor(max * 0.9) - needed);
+      }
+      if (this.#descriptors + needed > max) {
+        // Every handle is in use: wait for one to come back.
+        await this.#waitForRelease();
+        continue;
+      }
+      if (this.#descriptors + descriptorTracker.pending + needed > max && !forcedRelease) {
+        forcedRelease = true;
+        await descriptorTracker.release();
+        continue;
+      }
+      return this.#open(file);
+    }
+  }
+
+  #open(file: string): Entry {
+    // The driver creates missing files; an instance file must never come back by being read.
+    if (!fs.existsSync(file)) throw new FleetqlError('INSTANCE_UNAVAILABLE', 'the instance file is missing');
+    const db = this.#options.open(file);
+    const entry: Entry = { key: file, db, users: 1, evicting: false };
+    this.#entries.set(file, entry);
+    this.#descriptors += db.descriptors;
+    this.#stats.misses += 1;
+    return entry;
+  }
+
+  #closeEntry(entry: Entry): void {
+    this.#entries.delete(entry.key);
+    this.#descriptors -= entry.db.descriptors;
+    this.#stats.evictions += 1;
+    entry.db.close();
+  }
+
+  /** Closes idle handles, least recently used first, until at most `target` descriptors are open. */
+  #evictIdle(target: number): void {
+    for (const entry of this.#entries.values()) {
+      if (this.#descriptors <= target) break;
+      if (entry.users === 0 && !entry.evicting) this.#closeEntry(entry);
+    }
+  }
+
+  #waitForRelease(): Promise<void> {
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  #wake(): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  /** Closes the handle of `file` once its users are done; later users wait and then reopen. */
+  async evict(file: string): Promise<void> {
+    const entry = this.#entries.get(file);
+    if (entry === undefined || entry.evicting) return;
+    entry.evicting = true;
+    while (entry.users > 0) await this.#waitForRelease();
+    this.#closeEntry(entry);
+    this.#wake();
+  }
+
+  stats(): HandleCacheStats {
+    return { open: this.#entries.size, descriptors: this.#descriptors, pendingDescriptors: descriptorTracker.pending, ...this.#stats };
+  }
+
+  /** Closes every handle after its users are done; further use fails with SERVICE_UNAVAILABLE. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.all([...this.#entries.keys()].map((file) => this.evict(file)));
+    this.#wake();
+    await descriptorTracker.release();
+  }
+}

@@ -1,0 +1,252 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Catalog, InstanceFilter, InstanceQuery, InstanceRecord, Operation } from '../catalog/index.js';
+import { FleetqlError, instanceNotFound, isFleetqlError } from '../errors.js';
+import { appliedMigrations, migrateTo, type AppliedMigration, type MigrationSet } from '../migrations/index.js';
+import { fsyncDirectory, removeFileAndSidecars, SqliteDatabase, StorageError, type JournalMode } from '../storage/index.js';
+import { crashPoint } from './crash-points.js';
+import { HandleCache, type HandleCacheStats } from './handle-cache.js';
+import { parseInstanceId, type InstanceId } from './instance-id.js';
+import { InstanceLayout } from './instance-layout.js';
+import { KeyedMutex } from './keyed-mutex.js';
+import { parseLabels } from './labels.js';
+
+export interface InstanceServiceOptions {
+  catalog: Catalog;
+  migrations: MigrationSet;
+  instancesDir: string;
+  journalMode: JournalMode;
+  busyTimeoutMs: number;
+  maxOpenDescriptors: number;
+}
+
+export interface RecoveryReport {
+  createsRolledBack: string[];
+  destroysCompleted: string[];
+}
+
+/**
+ * Instance lifecycle and access. Lifecycle operations on one instance are serialized by a
+ * per-instance lock and journaled in the catalog around every file step, so a crash at any point
+ * leaves a pending operation that `recover()` finishes or undoes.
+ */
+export class InstanceService {
+  readonly #catalog: Catalog;
+  readonly #migrations: MigrationSet;
+  readonly #layout: InstanceLayout;
+  readonly #cache: HandleCache;
+  readonly #locks = new KeyedMutex();
+  readonly #journalMode: JournalMode;
+  readonly #busyTimeoutMs: number;
+  #recordedUpTo = 0;
+
+  constructor(options: InstanceServiceOptions) {
+    this.#catalog = options.catalog;
+    this.#migrations = options.migrations;
+    this.#layout = new InstanceLayout(options.instancesDir);
+    this.#journalMode = options.journalMode;
+    this.#busyTimeoutMs = options.busyTimeoutMs;
+    this.#cache = new HandleCache({
+      maxDescriptors: options.maxOpenDescriptors,
+      descriptorsPerHandle: options.journalMode === 'wal' ? 3 : 1,
+      open: (file) => this.#open(file),
+    });
+  }
+
+  get head(): number {
+    return this.#migrations.head;
+  }
+
+  #open(file: string): SqliteDatabase {
+    return SqliteDatabase.open(file, {
+      journalMode: this.#journalMode,
+      busyTimeoutMs: this.#busyTimeoutMs,
+      synchronous: this.#journalMode === 'wal' ? 'normal' : 'full',
+      safeIntegers: true,
+    });
+  }
+
+  /** The catalog record of a non-destroyed instance, or INSTANCE_NOT_FOUND. */
+  get(rawId: unknown): InstanceRecord {
+    const id = parseInstanceId(rawId);
+    const record = this.#catalog.getInstance(id);
+    if (record === undefined || record.state === 'CREATING') throw instanceNotFound(id);
+    return record;
+  }
+
+  list(query: InstanceQuery): InstanceRecord[] {
+    return this.#catalog.listInstances(query);
+  }
+
+  count(where?: InstanceFilter): number {
+    return this.#catalog.countInstances(where);
+  }
+
+  countByVersion(): Map<number, number> {
+    return this.#catalog.countByVersion();
+  }
+
+  /** Bytes on disk of the instance's file and its journal; 0 when it has no file. */
+  sizeBytes(record: InstanceRecord): number {
+    if (record.state !== 'ACTIVE' && record.state !== 'QUARANTINED') return 0;
+    const file = this.#layout.fileOf(record.id as InstanceId);
+    let total = 0;
+    for (const suffix of ['', '-journal', '-wal']) {
+      try {
+        total += fs.statSync(file + suffix).size;
+      } catch {
+        // absent sidecars are normal
+      }
+    }
+    return total;
+  }
+
+  /**
+   * Runs `fn` on the open handle of an ACTIVE instance and gives the handle back afterwards.
+   * Errors from a damaged or missing file come back as INSTANCE_UNAVAILABLE for that instance.
+   */
+  async withInstance<T>(rawId: unknown, fn: (db: SqliteDatabase, record: InstanceRecord) => T | Promise<T>): Promise<T> {
+    const record = this.get(rawId);
+    const id = record.id as InstanceId;
+    if (record.state === 'DESTROYED') throw instanceNotFound(id);
+    if (record.state === 'QUARANTINED') {
+      throw new FleetqlError('INSTANCE_QUARANTINED', `instance "${id}" is quarantined`, { extensions: { instance_id: id } });
+    }
+    if (record.state !== 'ACTIVE') {
+      throw new FleetqlError('INSTANCE_UNAVAILABLE', `instance "${id}" is ${record.state.toLowerCase()}`, { extensions: { instance_id: id } });
+    }
+    try {
+      return await this.#cache.use(this.#layout.fileOf(id), (db) => fn(db, record));
+    } catch (error) {
+      if (error instanceof StorageError && error.damaged) {
+        throw new FleetqlError('INSTANCE_UNAVAILABLE', `instance "${id}" cannot be read`, { cause: error, extensions: { instance_id: id } });
+      }
+      if (isFleetqlError(error, 'INSTANCE_UNAVAILABLE') && error.extensions['instance_id'] === undefined) {
+        throw new FleetqlError('INSTANCE_UNAVAILABLE', `instance "${id}" cannot be read: ${error.message}`, { cause: error, extensions: { instance_id: id } });
+      }
+      throw error;
+    }
+  }
+
+  /** The migrations recorded inside the instance's own file. */
+  appliedMigrations(rawId: unknown): Promise<AppliedMigration[]> {
+    return this.withInstance(rawId, (db) => appliedMigrations(db));
+  }
+
+  /** Creates an instance at the head version: catalog claim, file built aside, renamed into place, committed. */
+  async create(rawId: unknown, rawLabels: unknown): Promise<InstanceRecord> {
+    const id = parseInstanceId(rawId);
+    const labels = parseLabels(rawLabels);
+    return this.#locks.run(id, async () => {
+      const file = this.#layout.fileOf(id);
+      const building = `${file}.creating`;
+      this.#recordMigrations();
+      const operation = this.#catalog.beginCreate(id, labels, {});
+      crashPoint('create:journaled');
+      try {
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        removeFileAndSidecars(building);
+        const db = this.#open(building);
+        try {
+          migrateTo(db, this.#migrations, this.#migrations.head);
+        } finally {
+          db.close();
+        }
+        crashPoint('create:file-built');
+        await this.#cache.evict(file);
+        fs.renameSync(building, file);
+        fsyncDirectory(path.dirname(file));
+        crashPoint('create:file-placed');
+        const record = this.#catalog.completeCreate(operation, this.#migrations.head);
+        crashPoint('create:committed');
+        return record;
+      } catch (error) {
+        this.#undoCreate(operation);
+        throw error;
+      }
+    });
+  }
+
+  #undoCreate(operation: Operation): void {
+    const file = this.#layout.fileOf(operation.instance_id as InstanceId);
+    removeFileAndSidecars(`${file}.creating`);
+    removeFileAndSidecars(file);
+    this.#catalog.rollbackCreate(operation);
+  }
+
+  /** Applied migrations are recorded in the catalog before any instance runs them, so edits are caught. */
+  #recordMigrations(): void {
+    if (this.#recordedUpTo >= this.#migrations.head) return;
+    this.#catalog.recordMigrations(this.#migrations.migrations);
+    this.#recordedUpTo = this.#migrations.head;
+  }
+
+  /** Replaces the instance's labels. */
+  async setLabels(rawId: unknown, rawLabels: unknown): Promise<InstanceRecord> {
+    const id = parseInstanceId(rawId);
+    const labels = parseLabels(rawLabels);
+    return this.#locks.run(id, () => this.#catalog.setLabels(id, labels));
+  }
+
+  /** Destroys an instance; with `archive` its data would first be archived, which is not available yet. */
+  async destroy(rawId: unknown, options: { archive: boolean }): Promise<InstanceRecord> {
+    const id = parseInstanceId(rawId);
+    if (options.archive) {
+      throw new FleetqlError('NOT_SUPPORTED', 'archiving is not available yet: destroy_instance(id, archive: false) destroys without an archive', {
+        extensions: { instance_id: id },
+      });
+    }
+    return this.#locks.run(id, async () => {
+      const operation = this.#catalog.beginDestroy(id, {});
+      crashPoint('destroy:journaled');
+      await this.#removeFiles(operation);
+      const record = this.#catalog.completeDestroy(operation);
+      crashPoint('destroy:committed');
+      return record;
+    });
+  }
+
+  async #removeFiles(operation: Operation): Promise<void> {
+    const id = operation.instance_id as InstanceId;
+    const file = this.#layout.fileOf(id);
+    const retiring = this.#layout.retiringFileOf(id, operation.id);
+    await this.#cache.evict(file);
+    if (fs.existsSync(file)) {
+      fs.renameSync(file, retiring);
+      fsyncDirectory(path.dirname(file));
+    }
+    crashPoint('destroy:file-moved');
+    removeFileAndSidecars(retiring);
+    removeFileAndSidecars(file);
+    crashPoint('destroy:file-removed');
+    // A reader that opened the file before it moved holds a handle to the old inode: drop it.
+    await this.#cache.evict(file);
+  }
+
+  /** Finishes or undoes what a crash interrupted. Reads only the journal; never scans instance files. */
+  async recover(): Promise<RecoveryReport> {
+    const report: RecoveryReport = { createsRolledBack: [], destroysCompleted: [] };
+    for (const operation of this.#catalog.pendingOperations()) {
+      await this.#locks.run(operation.instance_id, async () => {
+        if (operation.kind === 'create') {
+          this.#undoCreate(operation);
+          report.createsRolledBack.push(operation.instance_id);
+        } else {
+          await this.#removeFiles(operation);
+          this.#catalog.completeDestroy(operation);
+          report.destroysCompleted.push(operation.instance_id);
+        }
+      });
+    }
+    return report;
+  }
+
+  cacheStats(): HandleCacheStats {
+    return this.#cache.stats();
+  }
+
+  /** Closes every instance handle once its current users are done. */
+  close(): Promise<void> {
+    return this.#cache.close();
+  }
+}

@@ -1,0 +1,29 @@
+import SchemaBuilder from '@pothos/core';
+import type { InstanceService } from '../instances/index.js';
+import type { MigrationSet } from '../migrations/index.js';
+
+/** What every resolver gets: the services it may use, made once per request. */
+export interface Context {
+  readonly instances: InstanceService;
+  readonly migrations: MigrationSet;
+  readonly requestId: string;
+}
+
+export interface Types {
+  Context: Context;
+  Scalars: {
+    JSON: { Input: {}; Output: unknown };
+    DateTime: { Input: Date; Output: Date | string };
+    BigInt: { Input: bigint; Output: bigint | number };
+  };
+  DefaultFieldNullability: false;
+  DefaultInputFieldRequiredness: false;
+}
+
+export type SchemaTypes = PothosSchemaTypes.ExtendDefaultTypes<Types>;
+export type Builder = PothosSchemaTypes.SchemaBuilder<SchemaTypes>;
+
+/** A fresh builder per schema build: the schema depends on the migration set it is built for. */
+export function createBuilder(): Builder {
+  return new SchemaBuilder<Types>({ defaultFieldNullability: false });
+}

@@ -1,0 +1,32 @@
+import { GraphQLScalarType, Kind } from 'graphql';
+import { FleetqlError } from '../errors.js';
+
+const safe = (value: bigint): boolean => value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER);
+
+function toBigInt(value: unknown): bigint {
+  if (typeof value === 'bigint') return value;
+  if (typeof value === 'number' && Number.isInteger(value)) return BigInt(value);
+  if (typeof value === 'string' && /^-?\d{1,20}$/.test(value)) {
+    const parsed = BigInt(value);
+    if (parsed >= -(2n ** 63n) && parsed < 2n ** 63n) return parsed;
+  }
+  throw new FleetqlError('INVALID_ARGUMENT', 'BigInt takes a 64-bit integer, as a number or a string of digits');
+}
+
+/**
+ * SQLite INTEGER is 64-bit. A value is written as a JSON number while it is exact there and as a
+ * string of digits beyond 2^53, so no client ever sees a rounded integer; both forms are accepted.
+ */
+export const BigIntScalar = new GraphQLScalarType<bigint, number | string>({
+  name: 'BigInt',
+  description: 'A 64-bit integer: a JSON number when it is within ±2^53, a string of digits beyond.',
+  serialize(value) {
+    const big = toBigInt(value);
+    return safe(big) ? Number(big) : big.toString();
+  },
+  parseValue: toBigInt,
+  parseLiteral(ast) {
+    if (ast.kind === Kind.INT || ast.kind === Kind.STRING) return toBigInt(ast.value);
+    throw new FleetqlError('INVALID_ARGUMENT', 'BigInt takes an integer or a string of digits');
+  },
+});

@@ -1,0 +1,140 @@
+import fs from 'node:fs';
+import { createServerAdapter } from '@whatwg-node/server';
+import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { LibsqlCatalog, type Catalog } from '../catalog/index.js';
+import type { FleetqlConfig } from '../config/index.js';
+import { seedDemoFleet } from '../demo/index.js';
+import { FleetqlError } from '../errors.js';
+import { InstanceService } from '../instances/index.js';
+import { loadMigrations, verifyAgainstCatalog, type MigrationSet } from '../migrations/index.js';
+import { buildSchema, type Context } from '../schema/index.js';
+import { createLogger, type Logger } from './logger.js';
+import { createMaskError } from './mask-error.js';
+import { requestIdOf, useRequestId } from './use-request-id.js';
+
+export const graphqlEndpoint = '/graphql';
+
+function makeHandler(route: (request: Request) => Promise<Response>) {
+  return createServerAdapter<Record<string, never>>(route);
+}
+export type FleetqlHandler = ReturnType<typeof makeHandler>;
+
+export interface FleetqlServer {
+  /** A fetch handler and a Node request listener at once; never listens by itself. */
+  readonly handler: FleetqlHandler;
+  /** Resolves once the catalog is open, migrations are loaded and interrupted operations are settled. */
+  readonly ready: Promise<void>;
+  /** The instance service, once ready (for the CLI and tests in the same process). */
+  readonly instances: () => InstanceService;
+  /** Closes instance handles (after their current users) and the catalog. Stop accepting requests first. */
+  close(): Promise<void>;
+}
+
+interface Started {
+  catalog: Catalog;
+  instances: InstanceService;
+  migrations: MigrationSet;
+  yoga: YogaServerInstance<Record<string, never>, Context>;
+}
+
+function json(status: number, body: unknown): Response {
+  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+}
+
+/**
+ * Builds fleetql for one configuration. `/healthz` answers while the process lives; `/readyz`
+ * and GraphQL answer 503 until startup is done, so a listener can be bound first.
+ */
+export function createFleetqlServer(config: FleetqlConfig, options: { logger?: Logger } = {}): FleetqlServer {
+  const logger = options.logger ?? createLogger();
+  let started: Started | undefined;
+  let closing = false;
+
+  const ready = (async () => {
+    fs.mkdirSync(config.dataDir, { recursive: true });
+    const isNewDataDir = !fs.existsSync(config.catalogPath);
+    const migrations = loadMigrations(config.migrationsDir);
+    const catalog = LibsqlCatalog.open(config.catalogPath, { busyTimeoutMs: config.busyTimeoutMs });
+    try {
+      verifyAgainstCatalog(migrations, catalog);
+      const instances = new InstanceService({
+        catalog,
+        migrations,
+        instancesDir: config.instancesDir,
+        journalMode: config.journalMode,
+        busyTimeoutMs: config.busyTimeoutMs,
+        maxOpenDescriptors: config.maxOpenDescriptors,
+      });
+      const recovered = await instances.recover();
+      if (recovered.createsRolledBack.length + recovered.destroysCompleted.length > 0) {
+        logger.warn('settled operations a previous run left unfinished', { ...recovered });
+      }
+      if (isNewDataDir && config.demo) {
+        const seeded = await seedDemoFleet(instances);
+        logger.info('seeded the demo fleet', { ...seeded });
+      }
+      const yoga = createYoga<Record<string, never>, Context>({
+        schema: buildSchema(migrations),
+        graphqlEndpoint,
+        graphiql: config.graphiql ? { title: 'fleetql', defaultQuery: demoQuery } : false,
+        landingPage: false,
+        logging: false,
+        maskedErrors: { maskError: createMaskError(logger) },
+        plugins: [useRequestId()],
+        context: ({ request }) => ({ instances, migrations, requestId: requestIdOf(request) }),
+      });
+      started = { catalog, instances, migrations, yoga };
+      logger.info('ready', { migrations_head: migrations.head, data: config.dataDir });
+    } catch (error) {
+      catalog.close();
+      throw error;
+    }
+  })();
+  // Startup failures surface through `ready`; this keeps them from also being unhandled.
+  ready.catch(() => undefined);
+
+  const handler = makeHandler(async (request) => {
+    const { pathname } = new URL(request.url);
+    if (pathname === '/healthz') return json(200, { status: 'ok' });
+    if (pathname === '/readyz') return started && !closing ? json(200, { status: 'ready' }) : json(503, { status: closing ? 'closing' : 'starting' });
+    if (started === undefined || closing) {
+      const error = new FleetqlError('SERVICE_UNAVAILABLE', closing ? 'fleetql is shutting down' : 'fleetql is starting');
+      return json(503, { errors: [{ message: error.message, extensions: { code: error.code } }] });
+    }
+    return started.yoga.fetch(request, {});
+  });
+
+  return {
+    handler,
+    ready,
+    instances: () => {
+      if (started === undefined) throw new Error('fleetql is not ready');
+      return started.instances;
+    },
+    async close() {
+      closing = true;
+      await ready.catch(() => undefined);
+      if (started === undefined) return;
+      await started.instances.close();
+      started.catalog.close();
+      started = undefined;
+    },
+  };
+}
+
+const demoQuery = `# Welcome to fleetql: one libSQL database per instance, served as one GraphQL API.
+query Fleet {
+  instances(where: { labels: { _contains: { org: "acme" } } }, order_by: [{ id: asc }], limit: 5) {
+    id
+    labels
+    state
+    schema_version
+    size_bytes
+  }
+  migrations {
+    version
+    name
+    instances
+  }
+}
+`;

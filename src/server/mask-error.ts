@@ -1,0 +1,23 @@
+import { GraphQLError } from 'graphql';
+import type { Logger } from './logger.js';
+
+/**
+ * Errors made for clients (GraphQLErrors, fleetql's coded errors among them) pass; anything else
+ * becomes "Unexpected error." with code INTERNAL_SERVER_ERROR, and its details go to the log only.
+ */
+export function createMaskError(logger: Logger) {
+  return (error: unknown, message: string): Error => {
+    if (error instanceof GraphQLError) {
+      const original = error.originalError;
+      if (original === undefined || original === null || original instanceof GraphQLError) return error;
+      logger.error('unexpected error in a resolver', { error: original, path: error.path?.join('.') });
+      return new GraphQLError(message, {
+        ...(error.nodes ? { nodes: error.nodes } : {}),
+        ...(error.path ? { path: error.path } : {}),
+        extensions: { code: 'INTERNAL_SERVER_ERROR' },
+      });
+    }
+    logger.error('unexpected error', { error });
+    return new GraphQLError(message, { extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+  };
+}

@@ -1,0 +1,26 @@
+import { randomUUID } from 'node:crypto';
+import type { Plugin } from 'graphql-yoga';
+
+const header = 'x-request-id';
+const acceptable = /^[A-Za-z0-9._:-]{1,128}$/;
+const ids = new WeakMap<Request, string>();
+
+/** The request id a client sent (if sane) or a new one; logs and the response header carry it. */
+export function requestIdOf(request: Request): string {
+  let id = ids.get(request);
+  if (id === undefined) {
+    const given = request.headers.get(header);
+    id = given !== null && acceptable.test(given) ? given : randomUUID();
+    ids.set(request, id);
+  }
+  return id;
+}
+
+/** Echoes the request id in `x-request-id`, so a client can quote it when reporting a problem. */
+export function useRequestId(): Plugin {
+  return {
+    onResponse({ request, response }) {
+      response.headers.set(header, requestIdOf(request));
+    },
+  };
+}

@@ -1,0 +1,179 @@
+import Database from 'libsql';
+import { descriptorTracker } from './descriptor-tracker.js';
+
+export type JournalMode = 'delete' | 'wal';
+
+export interface OpenOptions {
+  /** Journal mode set when the file is opened (it persists in the file for WAL). */
+  journalMode: JournalMode;
+  busyTimeoutMs: number;
+  /** `full` for the catalog and the rollback journal; `normal` is crash-safe (not power-safe) under WAL. */
+  synchronous?: 'full' | 'normal';
+  /** Return INTEGER columns as bigint so no value loses precision. */
+  safeIntegers?: boolean;
+}
+
+export interface RunResult {
+  changes: number;
+  lastInsertRowid: number | bigint;
+}
+
+type Statement = ReturnType<InstanceType<typeof Database>['prepare']>;
+
+/** A libSQL error translated where it enters: the SQLite result code stays, the SQL does not leave. */
+export class StorageError extends Error {
+  readonly sqliteCode: string;
+  constructor(message: string, sqliteCode: string, cause?: unknown) {
+    super(message, { cause });
+    this.name = 'StorageError';
+    this.sqliteCode = sqliteCode;
+  }
+  /** The file is not a database, is damaged, or cannot be opened. */
+  get damaged(): boolean {
+    return /^SQLITE_(CORRUPT|NOTADB|CANTOPEN|IOERR)/.test(this.sqliteCode);
+  }
+  get constraint(): boolean {
+    return this.sqliteCode.startsWith('SQLITE_CONSTRAINT');
+  }
+}
+
+function translate(error: unknown): unknown {
+  if (error instanceof Error && typeof (error as unknown as { code?: unknown }).code === 'string') {
+    const code = (error as unknown as { code: string }).code;
+    if (code.startsWith('SQLITE_')) return new StorageError(error.message, code, error);
+  }
+  return error;
+}
+
+/**
+ * One open libSQL file with its prepared statements cached. `close()` drops the statements with
+ * the connection: the driver frees a file's descriptors only once its statements are collected,
+ * which `descriptorTracker` accounts for (see ../../FACTS in shared/ and handle-cache.ts).
+ */
+export class SqliteDatabase {
+  readonly path: string;
+  readonly descriptors: number;
+  #db: InstanceType<typeof Database> | undefined;
+  #statements = new Map<string, Statement>();
+  readonly #safeIntegers: boolean;
+  readonly #release: { live: number; closed: boolean; descriptors: number };
+
+  private constructor(path: string, db: InstanceType<typeof Database>, descriptors: number, safeIntegers: boolean) {
+    this.path = path;
+    this.#db = db;
+    this.descriptors = descriptors;
+    this.#safeIntegers = safeIntegers;
+    this.#release = { live: 0, closed: false, descriptors };
+  }
+
+  static open(path: string, options: OpenOptions): SqliteDatabase {
+    let db: InstanceType<typeof Database>;
+    try {
+      db = new Database(path);
+    } catch (error) {
+      throw translate(error);
+    }
+    try {
+      const synchronous = options.synchronous ?? 'full';
+      db.exec(
+        `PRAGMA busy_timeout = ${Math.trunc(options.busyTimeoutMs)}; PRAGMA foreign_keys = ON; ` +
+          `PRAGMA journal_mode = ${options.journalMode === 'wal' ? 'WAL' : 'DELETE'}; PRAGMA synchronous = ${synchronous.toUpperCase()};`,
+      );
+    } catch (error) {
+      db.close();
+      throw translate(error);
+    }
+    return new SqliteDatabase(path, db, options.journalMode === 'wal' ? 3 : 1, options.safeIntegers ?? false);
+  }
+
+  get isOpen(): boolean {
+    return this.#db !== undefined;
+  }
+
+  #statement(sql: string): Statement {
+    const cached = this.#statements.get(sql);
+    if (cached !== undefined) return cached;
+    const db = this.#db;
+    if (db === undefined) throw new Error(`database ${this.path} is closed`);
+    let statement: Statement;
+    try {
+      statement = db.prepare(sql);
+    } catch (error) {
+      throw translate(error);
+    }
+    if (this.#safeIntegers) statement.safeIntegers(true);
+    this.#release.live += 1;
+    descriptorTracker.watchStatement(statement, this.#release);
+    this.#statements.set(sql, statement);
+    return statement;
+  }
+
+  // Parameters go to the driver as one array: spread, a single null or Uint8Array would be taken for named parameters.
+  all<Row = Record<string, unknown>>(sql: string, params: readonly unknown[] = []): Row[] {
+    const statement = this.#statement(sql);
+    try {
+      return statement.all(params as unknown[]) as Row[];
+    } catch (error) {
+      throw translate(error);
+    }
+  }
+
+  get<Row = Record<string, unknown>>(sql: string, params: readonly unknown[] = []): Row | undefined {
+    const statement = this.#statement(sql);
+    try {
+      return (statement.get(params as unknown[]) ?? undefined) as Row | undefined;
+    } catch (error) {
+      throw translate(error);
+    }
+  }
+
+  run(sql: string, params: readonly unknown[] = []): RunResult {
+    const statement = this.#statement(sql);
+    try {
+      const result = statement.run(params as unknown[]);
+      return { changes: Number(result.changes), lastInsertRowid: result.lastInsertRowid };
+    } catch (error) {
+      throw translate(error);
+    }
+  }
+
+  /** Runs SQL text of one or more statements without preparing (DDL, migrations, pragmas). */
+  exec(sql: string): void {
+    const db = this.#db;
+    if (db === undefined) throw new Error(`database ${this.path} is closed`);
+    try {
+      db.exec(sql);
+    } catch (error) {
+      throw translate(error);
+    }
+  }
+
+  get inTransaction(): boolean {
+    return this.#db?.inTransaction ?? false;
+  }
+
+  /** Runs `fn` in one transaction: committed when it returns, rolled back when it throws. */
+  transaction<T>(fn: () => T, mode: 'deferred' | 'immediate' = 'immediate'): T {
+    this.exec(mode === 'immediate' ? 'BEGIN IMMEDIATE' : 'BEGIN');
+    let result: T;
+    try {
+      result = fn();
+    } catch (error) {
+      if (this.inTransaction) this.exec('ROLLBACK');
+      throw error;
+    }
+    this.exec('COMMIT');
+    return result;
+  }
+
+  /** Closes the connection and forgets the statements; idempotent. */
+  close(): void {
+    const db = this.#db;
+    if (db === undefined) return;
+    this.#db = undefined;
+    this.#statements.clear();
+    this.#release.closed = true;
+    descriptorTracker.closed(this.#release);
+    db.close();
+  }
+}
