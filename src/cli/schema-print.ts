@@ -22,7 +22,7 @@ export function schemaPrint(argv: string[], env: NodeJS.ProcessEnv): number {
     options: { migrations: { type: 'string' }, out: { type: 'string' }, check: { type: 'boolean' } },
     strict: true,
   });
-  const migrationsDir = values.migrations ?? env['FLEETQL_MIGRATIONS'] ?? defaults.migrationsDir;
+  const migrationsDir = values.migrations ?? (env['FLEETQL_MIGRATIONS'] || defaults.migrationsDir);
   const out = path.resolve(values.out ?? 'schema/schema.graphql');
   const sdl = schemaSdlFor(migrationsDir);
   if (values.check === true) {

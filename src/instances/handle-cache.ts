@@ -2,6 +2,12 @@ import fs from 'node:fs';
 import { FleetqlError } from '../errors.js';
 import { descriptorTracker, type SqliteDatabase } from '../storage/index.js';
 
+/**
+ * When the budget is reached, idle handles are closed down to this share of it at once: closed
+ * handles are released together by one garbage collection, which costs milliseconds.
+ */
+const lowWatermark = 0.75;
+
 export interface HandleCacheOptions {
   /** Budget in file descriptors: open handles plus closed ones the driver has not released yet. */
   maxDescriptors: number;
@@ -59,7 +65,6 @@ export class HandleCache {
   }
 
   async #acquire(file: string): Promise<Entry> {
-    let forcedRelease = false;
     for (;;) {
       if (this.#closed) throw new FleetqlError('SERVICE_UNAVAILABLE', 'the server is shutting down');
       const existing = this.#entries.get(file);
@@ -77,17 +82,18 @@ export class HandleCache {
       const needed = this.#options.descriptorsPerHandle;
       const max = this.#options.maxDescriptors;
       if (this.#descriptors + descriptorTracker.pending + needed > max) {
-        this.#evictIdle(Math.floor(max * 0.9) - needed);
+        this.#evictIdle(Math.floor(max * lowWatermark));
       }
       if (this.#descriptors + needed > max) {
         // Every handle is in use: wait for one to come back.
         await this.#waitForRelease();
         continue;
       }
-      if (this.#descriptors + descriptorTracker.pending + needed > max && !forcedRelease) {
-        forcedRelease = true;
+      const pending = descriptorTracker.pending;
+      if (this.#descriptors + pending + needed > max) {
         await descriptorTracker.release();
-        continue;
+        // Re-check after progress; without progress (nothing collectable) open rather than stall.
+        if (descriptorTracker.pending < pending) continue;
       }
       return this.#open(file);
     }

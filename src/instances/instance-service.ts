@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Catalog, InstanceFilter, InstanceQuery, InstanceRecord, Operation } from '../catalog/index.js';
 import { FleetqlError, instanceNotFound, isFleetqlError } from '../errors.js';
 import { appliedMigrations, migrateTo, type AppliedMigration, type MigrationSet } from '../migrations/index.js';
-import { fsyncDirectory, removeFileAndSidecars, SqliteDatabase, StorageError, type JournalMode } from '../storage/index.js';
+import { fsyncDirectory, fsyncFile, removeFileAndSidecars, SqliteDatabase, StorageError, type JournalMode } from '../storage/index.js';
 import { crashPoint } from './crash-points.js';
 import { HandleCache, type HandleCacheStats } from './handle-cache.js';
 import { parseInstanceId, type InstanceId } from './instance-id.js';
@@ -146,12 +146,7 @@ export class InstanceService {
       try {
         fs.mkdirSync(path.dirname(file), { recursive: true });
         removeFileAndSidecars(building);
-        const db = this.#open(building);
-        try {
-          migrateTo(db, this.#migrations, this.#migrations.head);
-        } finally {
-          db.close();
-        }
+        this.#build(building);
         crashPoint('create:file-built');
         await this.#cache.evict(file);
         fs.renameSync(building, file);
@@ -165,6 +160,21 @@ export class InstanceService {
         throw error;
       }
     });
+  }
+
+  /**
+   * Builds a new instance file aside, unsynced (a crash here leaves only a file that recovery
+   * deletes), then syncs it once: a handful of fsyncs per create instead of several per migration.
+   */
+  #build(file: string): void {
+    const db = SqliteDatabase.open(file, { journalMode: 'memory', synchronous: 'off', busyTimeoutMs: this.#busyTimeoutMs });
+    try {
+      migrateTo(db, this.#migrations, this.#migrations.head);
+      if (this.#journalMode === 'wal') db.exec('PRAGMA journal_mode = WAL');
+    } finally {
+      db.close();
+    }
+    fsyncFile(file);
   }
 
   #undoCreate(operation: Operation): void {

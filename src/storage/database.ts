@@ -4,11 +4,17 @@ import { descriptorTracker } from './descriptor-tracker.js';
 export type JournalMode = 'delete' | 'wal';
 
 export interface OpenOptions {
-  /** Journal mode set when the file is opened (it persists in the file for WAL). */
-  journalMode: JournalMode;
+  /**
+   * Journal mode set when the file is opened (it persists in the file for WAL). `memory` is for
+   * files that are not live yet: a failed statement still rolls back, but nothing is synced.
+   */
+  journalMode: JournalMode | 'memory';
   busyTimeoutMs: number;
-  /** `full` for the catalog and the rollback journal; `normal` is crash-safe (not power-safe) under WAL. */
-  synchronous?: 'full' | 'normal';
+  /**
+   * `full` for the catalog and the rollback journal; `normal` is crash-safe (not power-safe) under
+   * WAL; `off` only for a file being built aside, which is synced once before it is placed.
+   */
+  synchronous?: 'full' | 'normal' | 'off';
   /** Return INTEGER columns as bigint so no value loses precision. */
   safeIntegers?: boolean;
 }
@@ -77,7 +83,7 @@ export class SqliteDatabase {
       const synchronous = options.synchronous ?? 'full';
       db.exec(
         `PRAGMA busy_timeout = ${Math.trunc(options.busyTimeoutMs)}; PRAGMA foreign_keys = ON; ` +
-          `PRAGMA journal_mode = ${options.journalMode === 'wal' ? 'WAL' : 'DELETE'}; PRAGMA synchronous = ${synchronous.toUpperCase()};`,
+          `PRAGMA journal_mode = ${options.journalMode.toUpperCase()}; PRAGMA synchronous = ${synchronous.toUpperCase()};`,
       );
     } catch (error) {
       db.close();
