@@ -133,6 +133,28 @@ export function registerInstanceTypes(builder: Builder): void {
     }),
   });
 
+  const InstancesAggregate = builder.objectRef<{ where: InstanceFilter | undefined }>('instances_aggregate').implement({
+    fields: (t) => ({
+      aggregate: t.field({
+        type: builder.objectRef<{ where: InstanceFilter | undefined }>('instances_aggregate_fields').implement({
+          fields: (f) => ({
+            count: f.int({ resolve: (parent, _args, ctx) => ctx.instances.count(parent.where) }),
+          }),
+        }),
+        resolve: (parent) => parent,
+      }),
+    }),
+  });
+
+  builder.queryField('instances_aggregate', (t) =>
+    t.field({
+      type: InstancesAggregate,
+      description: 'Counts instances from the catalog, with the same filter as instances.',
+      args: { where: t.arg({ type: InstancesBoolExp }) },
+      resolve: (_root, args) => ({ where: args.where ?? undefined }),
+    }),
+  );
+
   builder.mutationType({
     fields: (t) => ({
       create_instance: t.field({
