@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import { expandConfig, optionsFromEnv, type FleetqlOptions } from '../config/index.js';
 import { createFleetqlServer, createLogger, graphqlEndpoint } from '../server/index.js';
@@ -41,16 +41,37 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<voi
   const config = expandConfig(serveOptions(argv, env));
   const logger = createLogger();
   const fleetql = createFleetqlServer(config, { logger });
-  const server = http.createServer(fleetql.handler);
-
   let stopping = false;
+  const server = http.createServer(fleetql.handler);
+  // Connections with a request in progress; on shutdown every other connection (idle keep-alive,
+  // or opened but silent, which closeIdleConnections misses) is closed at once.
+  const busy = new Set<Socket>();
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  server.on('request', (request: http.IncomingMessage, response: http.ServerResponse) => {
+    busy.add(request.socket);
+    response.once('close', () => {
+      busy.delete(request.socket);
+      if (stopping) request.socket.destroySoon();
+    });
+  });
+  const closeIdle = () => {
+    for (const socket of sockets) if (!busy.has(socket)) socket.destroy();
+  };
+
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info('shutting down', { signal });
-    // Idle keep-alive connections are closed at once; busy ones after their response.
-    const sweep = setInterval(() => server.closeIdleConnections(), 100);
-    const deadline = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
+    const sweep = setInterval(closeIdle, 100);
+    closeIdle();
+    const deadline = setTimeout(() => {
+      logger.warn('shutdown deadline reached: closing connections with requests still in flight', { connections: sockets.size });
+      for (const socket of sockets) socket.destroy();
+    }, config.shutdownTimeoutMs);
     server.close(() => {
       clearInterval(sweep);
       clearTimeout(deadline);

@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { InstanceService } from '../instances/index.js';
 
 /** Deterministic pseudo-random numbers (mulberry32), so every demo fleet is the same fleet. */
@@ -47,6 +48,8 @@ export async function seedDemoFleet(instances: InstanceService, epoch = Date.par
     for (const app of apps) {
       for (const region of regions) {
         const id = `${org}-${app}-${region}`;
+        // The driver is synchronous: yield so /healthz and /readyz answer while the demo is seeded.
+        await nextTurn();
         await instances.create(id, { org, region, plan, app });
         result.instances += 1;
         await instances.withInstance(id, (db) => {

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import path from 'node:path';
 import type { Catalog, InstanceFilter, InstanceQuery, InstanceRecord, Operation } from '../catalog/index.js';
 import { FleetqlError, instanceNotFound, isFleetqlError } from '../errors.js';
@@ -237,6 +238,7 @@ export class InstanceService {
   async recover(): Promise<RecoveryReport> {
     const report: RecoveryReport = { createsRolledBack: [], destroysCompleted: [] };
     for (const operation of this.#catalog.pendingOperations()) {
+      await nextTurn(); // keep /healthz answering through a long recovery
       await this.#locks.run(operation.instance_id, async () => {
         if (operation.kind === 'create') {
           this.#undoCreate(operation);
