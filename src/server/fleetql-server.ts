@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { createServerAdapter } from '@whatwg-node/server';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import { LibsqlCatalog, type Catalog } from '../catalog/index.js';
 import type { FleetqlConfig } from '../config/index.js';
@@ -77,6 +78,8 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
         schema: buildSchema(migrations),
         graphqlEndpoint,
         graphiql: config.graphiql ? { title: 'fleetql', defaultQuery: demoQuery } : false,
+        // GraphiQL's assets are served by fleetql itself: no CDN, so it works offline and air-gapped.
+        renderGraphiQL,
         landingPage: false,
         logging: false,
         maskedErrors: { maskError: createMaskError(logger) },
