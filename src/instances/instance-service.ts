@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Catalog, InstanceFilter, InstanceQuery, InstanceRecord, Operation } from '../catalog/index.js';
 import { FleetqlError, instanceNotFound, isFleetqlError } from '../errors.js';
 import { appliedMigrations, migrateTo, type AppliedMigration, type MigrationSet } from '../migrations/index.js';
-import { fsyncDirectory, fsyncFile, removeFileAndSidecars, SqliteDatabase, StorageError, type JournalMode } from '../storage/index.js';
+import { fsyncPath, removeFileAndSidecars, SqliteDatabase, StorageError, type JournalMode } from '../storage/index.js';
 import { crashPoint } from './crash-points.js';
 import { HandleCache, type HandleCacheStats } from './handle-cache.js';
 import { parseInstanceId, type InstanceId } from './instance-id.js';
@@ -151,7 +151,7 @@ export class InstanceService {
         crashPoint('create:file-built');
         await this.#cache.evict(file);
         fs.renameSync(building, file);
-        fsyncDirectory(path.dirname(file));
+        fsyncPath(path.dirname(file));
         crashPoint('create:file-placed');
         const record = this.#catalog.completeCreate(operation, this.#migrations.head);
         crashPoint('create:committed');
@@ -175,7 +175,7 @@ export class InstanceService {
     } finally {
       db.close();
     }
-    fsyncFile(file);
+    fsyncPath(file);
   }
 
   #undoCreate(operation: Operation): void {
@@ -224,7 +224,7 @@ export class InstanceService {
     await this.#cache.evict(file);
     if (fs.existsSync(file)) {
       fs.renameSync(file, retiring);
-      fsyncDirectory(path.dirname(file));
+      fsyncPath(path.dirname(file));
     }
     crashPoint('destroy:file-moved');
     removeFileAndSidecars(retiring);

@@ -1,9 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-/** Makes a rename or unlink in `dir` durable: without it a crash can bring the old entry back. */
-export function fsyncDirectory(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
+/**
+ * Flushes a file's contents, or a directory's entries, to disk. A directory must be synced after a
+ * rename or unlink in it, or a crash can bring the old entry back. (A read-only descriptor is enough
+ * for fsync on Linux.)
+ */
+export function fsyncPath(target: string): void {
+  const fd = fs.openSync(target, 'r');
   try {
     fs.fsyncSync(fd);
   } finally {
@@ -24,15 +28,5 @@ export function removeFileAndSidecars(file: string): void {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
   }
-  if (removed) fsyncDirectory(path.dirname(file));
-}
-
-/** Flushes a file's contents to disk (before it is renamed into place). */
-export function fsyncFile(file: string): void {
-  const fd = fs.openSync(file, 'r+');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
+  if (removed) fsyncPath(path.dirname(file));
 }

@@ -1,4 +1,4 @@
 export { SqliteDatabase, StorageError } from './database.js';
 export type { JournalMode, OpenOptions, RunResult } from './database.js';
 export { countOpenDescriptors, descriptorTracker } from './descriptor-tracker.js';
-export { fsyncDirectory, fsyncFile, removeFileAndSidecars } from './files.js';
+export { fsyncPath, removeFileAndSidecars } from './files.js';

@@ -4,25 +4,15 @@
  * Every test has its own temporary data directory.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import { demoMigrations, filesUnder, graphql, repoRoot, runCli, spawnServer, tempDir } from '../helpers/servers.js';
+import { demoMigrations, filesUnder, graphql, runCli, spawnServer, tempDir } from '../helpers/servers.js';
 
 const readyLine = /^fleetql listening on http:\/\/127\.0\.0\.1:(\d+)\/graphql\n$/;
-
-/** The environment of the test runner without any FLEETQL_* variable, so tests say all they mean. */
-function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (value !== undefined && !name.startsWith('FLEETQL_')) env[name] = value;
-  }
-  return { ...env, ...extra };
-}
 
 function portOf(url: string): number {
   return Number(new URL(url).port);
@@ -78,53 +68,6 @@ function demoMigrationVersions(): number[] {
     .filter((name) => /^\d{4,}_[a-z0-9_]+\.sql$/.test(name))
     .map((name) => Number(name.slice(0, name.indexOf('_'))))
     .sort((a, b) => a - b);
-}
-
-interface CliProcess {
-  url: string;
-  stdout: () => string;
-  stderr: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-/**
- * `fleetql serve` with exactly the given flags and environment (no FLEETQL_* from the runner, no
- * implied --port), resolved once the ready line is printed; killed when the test ends.
- */
-async function startCli(t: TestContext, args: string[], env: Record<string, string>): Promise<CliProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), 'serve', ...args], {
-    cwd: repoRoot,
-    env: cleanEnv(env),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exited;
-    }
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ready line within 30 s; stderr:\n${err}`)), 30_000);
-    const onData = () => {
-      const match = /fleetql listening on (http:\/\/\S+)\n/.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        child.stdout.off('data', onData);
-        resolve(match[1]!);
-      }
-    };
-    child.stdout.on('data', onData);
-    void exited.then(({ code, signal }) => {
-      clearTimeout(timer);
-      reject(new Error(`fleetql exited (code ${code}, signal ${signal}) before it was ready; stderr:\n${err}`));
-    });
-  });
-  return { url, stdout: () => out, stderr: () => err, exited };
 }
 
 interface InstanceRow {
@@ -213,12 +156,9 @@ describe('fleetql serve (CLI)', { concurrency: 3 }, () => {
     }
     const dataDir = path.join(tempDir(t), 'from-env');
     const migrationsDir = widgetMigrations(t);
-    const cli = await startCli(t, [], {
-      FLEETQL_HOST: '127.0.0.2',
-      FLEETQL_PORT: '0',
-      FLEETQL_DATA: dataDir,
-      FLEETQL_MIGRATIONS: migrationsDir,
-      FLEETQL_DEMO: 'false',
+    const cli = await spawnServer(t, {
+      defaults: false,
+      env: { FLEETQL_HOST: '127.0.0.2', FLEETQL_PORT: '0', FLEETQL_DATA: dataDir, FLEETQL_MIGRATIONS: migrationsDir, FLEETQL_DEMO: 'false' },
     });
 
     const match = /^fleetql listening on http:\/\/127\.0\.0\.2:(\d+)\/graphql\n$/.exec(cli.stdout());
@@ -263,7 +203,7 @@ describe('fleetql serve (CLI)', { concurrency: 3 }, () => {
     const results = await Promise.all(
       cases.map(async ({ label, args, env }, index) => {
         const dataDir = path.join(root, `data-${index}`);
-        const result = await runCli(['serve', '--data', dataDir, '--no-demo', ...args], { env: cleanEnv({ FLEETQL_MIGRATIONS: demoMigrations, ...env }), timeoutMs: 30_000 });
+        const result = await runCli(['serve', '--data', dataDir, '--no-demo', ...args], { env: { FLEETQL_MIGRATIONS: demoMigrations, ...env }, timeoutMs: 30_000 });
         return { label, dataDir, ...result };
       }),
     );

@@ -89,6 +89,11 @@ export interface SpawnedServer {
 
 export interface SpawnOptions {
   args?: string[];
+  /**
+   * Add `--port 0` and FLEETQL_MIGRATIONS=<demo migrations> (default true). Off, the process gets
+   * exactly the given flags and variables.
+   */
+  defaults?: boolean;
   env?: Record<string, string>;
   /** Run under `ulimit -n` of this value. */
   maxFiles?: number;
@@ -98,10 +103,20 @@ export interface SpawnOptions {
 
 const tsxImport = ['--import', 'tsx'];
 
+/** The test runner's environment without FLEETQL_* variables, so a developer's shell cannot leak into a test. */
+export function runnerEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (value !== undefined && !name.startsWith('FLEETQL_')) env[name] = value;
+  }
+  return env;
+}
+
 /** The real CLI, `fleetql serve`, as a child process; killed when the test ends if still running. */
 export async function spawnServer(t: TestContextLike, options: SpawnOptions = {}): Promise<SpawnedServer> {
-  const nodeArgs = [...tsxImport, path.join(repoRoot, 'src/cli/main.ts'), 'serve', '--port', '0', ...(options.args ?? [])];
-  const env = { ...process.env, FLEETQL_MIGRATIONS: demoMigrations, ...options.env };
+  const defaults = options.defaults ?? true;
+  const nodeArgs = [...tsxImport, path.join(repoRoot, 'src/cli/main.ts'), 'serve', ...(defaults ? ['--port', '0'] : []), ...(options.args ?? [])];
+  const env = { ...runnerEnv(), ...(defaults ? { FLEETQL_MIGRATIONS: demoMigrations } : {}), ...options.env };
   const child =
     options.maxFiles === undefined
       ? spawn(process.execPath, nodeArgs, { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -124,7 +139,7 @@ export async function spawnServer(t: TestContextLike, options: SpawnOptions = {}
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no ready line within ${options.readyTimeoutMs ?? 30_000} ms; stderr:\n${err}`)), options.readyTimeoutMs ?? 30_000);
     const onData = () => {
-      const match = /fleetql listening on (http:\/\/\S+)/.exec(out);
+      const match = /fleetql listening on (http:\/\/\S+)\n/.exec(out);
       if (match) {
         clearTimeout(timer);
         child.stdout!.off('data', onData);
@@ -146,7 +161,7 @@ export function runCli(args: string[], options: { env?: Record<string, string>; 
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [...tsxImport, path.join(repoRoot, 'src/cli/main.ts'), ...args], {
       cwd: repoRoot,
-      env: { ...process.env, ...options.env },
+      env: { ...runnerEnv(), ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
