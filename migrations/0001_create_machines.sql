@@ -1,6 +1,6 @@
 -- Each instance is one app of an org; its machines are the VMs that run the app.
 CREATE TABLE machines (
-  id TEXT PRIMARY KEY,
+  id TEXT PRIMARY KEY NOT NULL,
   name TEXT NOT NULL,
   state TEXT NOT NULL CHECK (state IN ('created', 'starting', 'started', 'stopping', 'stopped', 'failed', 'destroyed')),
   region TEXT NOT NULL,

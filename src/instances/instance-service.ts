@@ -170,7 +170,7 @@ export class InstanceService {
   #build(file: string): void {
     const db = SqliteDatabase.open(file, { journalMode: 'memory', synchronous: 'off', busyTimeoutMs: this.#busyTimeoutMs });
     try {
-      migrateTo(db, this.#migrations, this.#migrations.head);
+      migrateTo(db, this.#migrations, this.#migrations.head, { from: 0 });
       if (this.#journalMode === 'wal') db.exec('PRAGMA journal_mode = WAL');
     } finally {
       db.close();

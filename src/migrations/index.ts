@@ -3,3 +3,5 @@ export type { AppliedMigration } from './apply.js';
 export { checksumOf, loadMigrations, makeMigrationSet } from './migration-set.js';
 export type { Migration, MigrationSet } from './migration-set.js';
 export { verifyAgainstCatalog } from './verify.js';
+export { columnKind, introspectVersions, isInternalName } from './instance-schema.js';
+export type { ColumnInfo, ColumnKind, ForeignKeyInfo, InstanceSchema, TableInfo, UniqueConstraintInfo } from './instance-schema.js';
