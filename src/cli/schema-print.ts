@@ -3,7 +3,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { defaults } from '../config/index.js';
 import { loadMigrations } from '../migrations/index.js';
-import { buildSchema, printSchemaSdl } from '../schema/index.js';
+import { printSchemaSdl, schemaForMigrations } from '../schema/index.js';
 
 export const schemaPrintHelp = `Usage: fleetql schema print [--migrations <dir>] [--out <file>] [--check]
 
@@ -13,7 +13,7 @@ Writes the GraphQL SDL that the migrations produce (default schema/schema.graphq
 
 /** The SDL fleetql serves for the migrations in `migrationsDir`. */
 export function schemaSdlFor(migrationsDir: string): string {
-  return printSchemaSdl(buildSchema(loadMigrations(migrationsDir)));
+  return printSchemaSdl(schemaForMigrations(loadMigrations(migrationsDir)).schema);
 }
 
 export function schemaPrint(argv: string[], env: NodeJS.ProcessEnv): number {

@@ -1,15 +1,32 @@
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
-import type { MigrationSet } from '../migrations/index.js';
+import { introspectVersions, type InstanceSchema, type MigrationSet } from '../migrations/index.js';
+import { buildDataModel, type DataModel } from '../query/index.js';
 import { createBuilder } from './builder.js';
 import { registerInstanceTypes } from './instance-types.js';
 import { registerMigrationTypes } from './migration-types.js';
+import { registerSharedTypes } from './shared-types.js';
+import { registerTableTypes } from './table-types.js';
 
-/** Builds the GraphQL schema for one migration set; done once per set, never per request. */
-export function buildSchema(_migrations: MigrationSet): GraphQLSchema {
+/** Builds the GraphQL schema for one migration set (its data model); done once per set, never per request. */
+export function buildSchema(model: DataModel, versions: readonly InstanceSchema[]): GraphQLSchema {
   const builder = createBuilder();
-  registerInstanceTypes(builder);
+  const shared = registerSharedTypes(builder);
+  const { Instance } = registerInstanceTypes(builder, shared);
   registerMigrationTypes(builder);
+  registerTableTypes(builder, shared, model, versions, Instance);
   return builder.toSchema();
+}
+
+export interface BuiltSchema {
+  schema: GraphQLSchema;
+  model: DataModel;
+}
+
+/** Introspects the migrations at every version, models the head's tables and builds the schema. */
+export function schemaForMigrations(migrations: MigrationSet): BuiltSchema {
+  const versions = introspectVersions(migrations);
+  const model = buildDataModel(versions);
+  return { schema: buildSchema(model, versions), model };
 }
 
 /** The SDL committed as schema/schema.graphql: sorted, so it changes only when the schema does. */

@@ -1,4 +1,5 @@
 import SchemaBuilder from '@pothos/core';
+import type { DataService, RelationshipLoaders } from '../data/index.js';
 import type { InstanceService } from '../instances/index.js';
 import type { MigrationSet } from '../migrations/index.js';
 
@@ -7,6 +8,9 @@ export interface Context {
   readonly instances: InstanceService;
   readonly migrations: MigrationSet;
   readonly requestId: string;
+  readonly data: DataService;
+  /** Made per request: batches relationship fields. */
+  readonly loaders: RelationshipLoaders;
 }
 
 export interface Types {
@@ -15,6 +19,7 @@ export interface Types {
     JSON: { Input: {}; Output: unknown };
     DateTime: { Input: Date; Output: Date | string };
     BigInt: { Input: bigint; Output: bigint | number };
+    Base64: { Input: string; Output: string };
   };
   DefaultFieldNullability: false;
   DefaultInputFieldRequiredness: false;

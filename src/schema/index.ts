@@ -1,2 +1,3 @@
 export type { Context } from './builder.js';
-export { buildSchema, printSchemaSdl } from './build-schema.js';
+export { buildSchema, printSchemaSdl, schemaForMigrations } from './build-schema.js';
+export type { BuiltSchema } from './build-schema.js';

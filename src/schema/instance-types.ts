@@ -1,35 +1,13 @@
-import { DateTimeResolver, JSONResolver } from 'graphql-scalars';
 import { instanceStates, type InstanceFilter, type InstanceOrderBy, type InstanceRecord } from '../catalog/index.js';
-import { FleetqlError } from '../errors.js';
 import type { AppliedMigration } from '../migrations/index.js';
-import { orderDirections } from '../sql/index.js';
+import { pageArgs, pageSize } from '../query/index.js';
 import type { Builder } from './builder.js';
 import { comparisonExp } from './comparison-exp.js';
-import { BigIntScalar } from './scalars.js';
+import type { SharedTypes } from './shared-types.js';
 
-/** Page sizes of admin listings: what `limit` defaults to and the most it may be. */
-export const instancesPage = { default: 100, max: 1000 } as const;
-
-function pageArgs(limit: number | null | undefined, offset: number | null | undefined): { limit: number; offset: number } {
-  const resolvedLimit = limit ?? instancesPage.default;
-  if (!Number.isInteger(resolvedLimit) || resolvedLimit < 0 || resolvedLimit > instancesPage.max) {
-    throw new FleetqlError('INVALID_ARGUMENT', `limit must be from 0 to ${instancesPage.max}`);
-  }
-  const resolvedOffset = offset ?? 0;
-  if (!Number.isInteger(resolvedOffset) || resolvedOffset < 0) throw new FleetqlError('INVALID_ARGUMENT', 'offset must not be negative');
-  return { limit: resolvedLimit, offset: resolvedOffset };
-}
-
-/** Shared scalars, the `order_by` enum, and the instance admin API: types, queries, lifecycle mutations. */
-export function registerInstanceTypes(builder: Builder): void {
-  builder.addScalarType('JSON', JSONResolver);
-  builder.addScalarType('DateTime', DateTimeResolver);
-  builder.addScalarType('BigInt', BigIntScalar);
-
-  const OrderBy = builder.enumType('order_by', {
-    description: 'Sort direction. Plain asc puts nulls last and desc puts them first, as in PostgreSQL.',
-    values: orderDirections,
-  });
+/** The instance admin API: types, queries, lifecycle mutations. Returns the Instance type for the data API. */
+export function registerInstanceTypes(builder: Builder, shared: SharedTypes) {
+  const { OrderBy } = shared;
 
   const InstanceStateEnum = builder.enumType('instance_state', {
     description: 'Lifecycle state. CREATING and DESTROYING are journaled transitions that a restart finishes or rolls back.',
@@ -68,9 +46,9 @@ export function registerInstanceTypes(builder: Builder): void {
     }),
   });
 
-  const StringComparison = comparisonExp(builder, 'String_comparison_exp', 'String', { text: true });
-  const IntComparison = comparisonExp(builder, 'Int_comparison_exp', 'Int');
-  const DateTimeComparison = comparisonExp(builder, 'DateTime_comparison_exp', 'DateTime');
+  const StringComparison = shared.comparison('String');
+  const IntComparison = shared.comparison('Int');
+  const DateTimeComparison = shared.comparison('DateTime');
   const StateComparison = comparisonExp(builder, 'instance_state_comparison_exp', InstanceStateEnum);
 
   const LabelsComparison = builder.inputType('labels_comparison_exp', {
@@ -120,7 +98,7 @@ export function registerInstanceTypes(builder: Builder): void {
       }),
       instances: t.field({
         type: [Instance],
-        description: `Instances from the catalog. Destroyed instances are left out unless the filter names a state. limit defaults to ${instancesPage.default}, at most ${instancesPage.max}.`,
+        description: `Instances from the catalog. Destroyed instances are left out unless the filter names a state. limit defaults to ${pageSize.default}, at most ${pageSize.max}.`,
         args: {
           where: t.arg({ type: InstancesBoolExp }),
           order_by: t.arg({ type: [InstancesOrderBy] }),
@@ -177,4 +155,5 @@ export function registerInstanceTypes(builder: Builder): void {
       }),
     }),
   });
+  return { Instance };
 }

@@ -8,7 +8,8 @@ import { seedDemoFleet } from '../demo/index.js';
 import { FleetqlError } from '../errors.js';
 import { InstanceService } from '../instances/index.js';
 import { loadMigrations, verifyAgainstCatalog, type MigrationSet } from '../migrations/index.js';
-import { buildSchema, type Context } from '../schema/index.js';
+import { DataService, RelationshipLoaders } from '../data/index.js';
+import { schemaForMigrations, type Context } from '../schema/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMaskError } from './mask-error.js';
 import { requestIdOf, useRequestId } from './use-request-id.js';
@@ -74,8 +75,10 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
         const seeded = await seedDemoFleet(instances);
         logger.info('seeded the demo fleet', { ...seeded });
       }
+      const { schema, model } = schemaForMigrations(migrations);
+      const data = new DataService(model, instances);
       const yoga = createYoga<Record<string, never>, Context>({
-        schema: buildSchema(migrations),
+        schema,
         graphqlEndpoint,
         graphiql: config.graphiql ? { title: 'fleetql', defaultQuery: demoQuery } : false,
         // GraphiQL's assets are served by fleetql itself: no CDN, so it works offline and air-gapped.
@@ -84,7 +87,7 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
         logging: false,
         maskedErrors: { maskError: createMaskError(logger) },
         plugins: [useRequestId()],
-        context: ({ request }) => ({ instances, migrations, requestId: requestIdOf(request) }),
+        context: ({ request }) => ({ instances, migrations, data, loaders: new RelationshipLoaders(data), requestId: requestIdOf(request) }),
       });
       started = { catalog, instances, migrations, yoga };
       logger.info('ready', { migrations_head: migrations.head, data: config.dataDir });

@@ -35,7 +35,7 @@ function requireValue(op: string, value: unknown): unknown {
 }
 
 /** JSON text for `json_each`, keeping bigint values exact. */
-function jsonArray(values: readonly unknown[]): string {
+export function jsonArray(values: readonly unknown[]): string {
   return `[${values
     .map((value) => {
       if (value === null) throw new FleetqlError('INVALID_ARGUMENT', '_in/_nin lists do not take null; use _is_null');

@@ -26,6 +26,9 @@ export interface RunResult {
 
 type Statement = ReturnType<InstanceType<typeof Database>['prepare']>;
 
+/** Process-wide counters, for metrics and for tests that bound how many statements a request runs. */
+export const storageStats = { statementsExecuted: 0 };
+
 /** A libSQL error translated where it enters: the SQLite result code stays, the SQL does not leave. */
 export class StorageError extends Error {
   readonly sqliteCode: string;
@@ -96,9 +99,13 @@ export class SqliteDatabase {
     return this.#db !== undefined;
   }
 
-  #statement(sql: string): Statement {
-    const cached = this.#statements.get(sql);
-    if (cached !== undefined) return cached;
+  #statement(sql: string, raw = false): Statement {
+    const cacheKey = raw ? `raw:${sql}` : sql;
+    const cached = this.#statements.get(cacheKey);
+    if (cached !== undefined) {
+      storageStats.statementsExecuted += 1;
+      return cached;
+    }
     const db = this.#db;
     if (db === undefined) throw new Error(`database ${this.path} is closed`);
     let statement: Statement;
@@ -108,9 +115,11 @@ export class SqliteDatabase {
       throw translate(error);
     }
     if (this.#safeIntegers) statement.safeIntegers(true);
+    if (raw) statement.raw(true);
     this.#release.live += 1;
     descriptorTracker.watchStatement(statement, this.#release);
-    this.#statements.set(sql, statement);
+    this.#statements.set(cacheKey, statement);
+    storageStats.statementsExecuted += 1;
     return statement;
   }
 
@@ -119,6 +128,16 @@ export class SqliteDatabase {
     const statement = this.#statement(sql);
     try {
       return statement.all(params as unknown[]) as Row[];
+    } catch (error) {
+      throw translate(error);
+    }
+  }
+
+  /** Rows as arrays in select-list order: no per-row objects, and no driver metadata mixed into rows. */
+  rows(sql: string, params: readonly unknown[] = []): unknown[][] {
+    const statement = this.#statement(sql, true);
+    try {
+      return statement.all(params as unknown[]) as unknown[][];
     } catch (error) {
       throw translate(error);
     }

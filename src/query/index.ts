@@ -1,0 +1,22 @@
+export { buildDataModel } from './data-model.js';
+export type { ColumnModel, ConstraintModel, DataModel, RelationshipModel, TableModel } from './data-model.js';
+export { decodeCursor, encodeCursor, orderFingerprint } from './cursor.js';
+export { deleteRows, insertRow, updateRows } from './mutations.js';
+export type { OnConflict } from './mutations.js';
+export {
+  isComparable,
+  isSummable,
+  keyPredicates,
+  keysetAfter,
+  orderTerms,
+  pageArgs,
+  pageSize,
+  selectAggregate,
+  selectByKeys,
+  selectCount,
+  selectGroups,
+  selectRows,
+  TableScope,
+} from './plan.js';
+export type { AggregateLayout, BoolExp, GroupsArgs, ListArgs, OrderBy, OrderTerm, SqlText } from './plan.js';
+export { toGraphQL, toSql } from './values.js';

@@ -1,0 +1,365 @@
+import { FleetqlError } from '../errors.js';
+import type { InstanceSchema, TableInfo } from '../migrations/index.js';
+import { and, compileComparison, jsonArray, orderSql, quoteIdentifier, type ComparisonExp, type OrderDirection } from '../sql/index.js';
+import type { ColumnModel, DataModel, TableModel } from './data-model.js';
+import { toSql } from './values.js';
+
+/** Page sizes of row lists, connections, groups and array relationships. */
+export const pageSize = { default: 100, max: 1000 } as const;
+/** Deepest `_and/_or/_not`/relationship nesting a filter may have. */
+export const maxFilterDepth = 128;
+
+export type BoolExp = Record<string, unknown>;
+export type OrderBy = Record<string, OrderDirection | null | undefined>;
+
+export interface SqlText {
+  sql: string;
+  params: unknown[];
+}
+
+/**
+ * One table as one instance has it: the head model plus what exists at the instance's version.
+ * Columns the instance lacks read as NULL; a table it lacks has no rows.
+ */
+export class TableScope {
+  readonly model: TableModel;
+  readonly info: TableInfo | undefined;
+  readonly data: DataModel;
+  readonly schema: InstanceSchema;
+
+  constructor(data: DataModel, schema: InstanceSchema, model: TableModel) {
+    this.data = data;
+    this.schema = schema;
+    this.model = model;
+    this.info = schema.tables.get(model.sql);
+  }
+
+  get exists(): boolean {
+    return this.info !== undefined;
+  }
+
+  has(column: ColumnModel): boolean {
+    if (this.info === undefined) return false;
+    return column.sql === 'rowid' && this.model.rowidKey ? this.info.rowidKey : this.info.column(column.sql) !== undefined;
+  }
+
+  /** The SQL expression of a column under `alias`, or NULL where this instance lacks it. */
+  expr(alias: string, column: ColumnModel): string {
+    if (!this.has(column)) return 'NULL';
+    return `${alias}.${column.sql === 'rowid' && this.model.rowidKey ? 'rowid' : quoteIdentifier(column.sql)}`;
+  }
+
+  related(table: string): TableScope {
+    const model = this.data.table(table);
+    if (model === undefined) throw new Error(`unknown table ${table}`);
+    return new TableScope(this.data, this.schema, model);
+  }
+
+  /** What a row of this table selects, in `rowColumns` order. */
+  selectList(alias: string): string {
+    return this.rowColumns.map((column) => this.expr(alias, column)).join(', ');
+  }
+
+  /** Every column a row carries: the table's columns, then the synthetic rowid key if any. */
+  get rowColumns(): readonly ColumnModel[] {
+    return this.model.rowidKey ? [...this.model.columns, ...this.model.key] : this.model.columns;
+  }
+
+  /** For writes: every named column must exist at this instance's version. */
+  requireColumns(columns: Iterable<ColumnModel>): void {
+    if (!this.exists) throw behind(this, `table ${this.model.name}`);
+    for (const column of columns) if (!this.has(column)) throw behind(this, `column ${this.model.name}.${column.field}`);
+  }
+}
+
+function behind(scope: TableScope, what: string): FleetqlError {
+  return new FleetqlError('SCHEMA_VERSION_BEHIND', `this instance is at schema version ${scope.schema.version} and has no ${what} yet (head is ${scope.data.head})`, {
+    extensions: { schema_version: scope.schema.version, head: scope.data.head },
+  });
+}
+
+/** Comparison values converted to what SQLite stores for the column's kind. */
+function bindComparison(column: ColumnModel, exp: Record<string, unknown>): ComparisonExp {
+  const converted: Record<string, unknown> = {};
+  for (const [op, value] of Object.entries(exp)) {
+    if (value === undefined) continue;
+    if (op === '_is_null' || op.endsWith('like') || value === null) converted[op] = value;
+    else if (Array.isArray(value)) {
+      converted[op] = value.map((v) => {
+        if (v === null) throw new FleetqlError('INVALID_ARGUMENT', `${op} lists do not take null; use _is_null`);
+        return toSql(column.kind, v, column.field);
+      });
+    } else converted[op] = toSql(column.kind, value, column.field);
+  }
+  return converted as ComparisonExp;
+}
+
+/** A unique alias per nesting level of a query. */
+class Aliases {
+  #next = 0;
+  take(): string {
+    return `t${this.#next++}`;
+  }
+}
+
+/** Compiles a `t_bool_exp` over `scope` as `alias` into a predicate; values go to `params`. */
+export function compileWhere(scope: TableScope, alias: string, where: BoolExp | null | undefined, params: unknown[], aliases = new Aliases(), depth = 0): string {
+  if (where === null || where === undefined) return '1';
+  if (depth > maxFilterDepth) throw new FleetqlError('QUERY_TOO_COSTLY', `filters may nest at most ${maxFilterDepth} levels`);
+  const predicates: string[] = [];
+  for (const [key, value] of Object.entries(where)) {
+    if (value === undefined) continue;
+    if (value === null) throw new FleetqlError('INVALID_ARGUMENT', `${key} does not take null`);
+    if (key === '_and' || key === '_or') {
+      const parts = (value as BoolExp[]).map((part) => compileWhere(scope, alias, part, params, aliases, depth + 1));
+      predicates.push(key === '_and' ? and(parts) : parts.length === 0 ? '0' : parts.map((p) => `(${p})`).join(' OR '));
+      continue;
+    }
+    if (key === '_not') {
+      predicates.push(`NOT (${compileWhere(scope, alias, value as BoolExp, params, aliases, depth + 1)})`);
+      continue;
+    }
+    const column = scope.model.byField(key);
+    if (column !== undefined) {
+      predicates.push(...compileComparison(scope.expr(alias, column), bindComparison(column, value as Record<string, unknown>), params));
+      continue;
+    }
+    const relationship = scope.model.relationships.find((r) => r.field === key);
+    if (relationship === undefined) throw new FleetqlError('INVALID_ARGUMENT', `unknown filter field ${key}`);
+    const target = scope.related(relationship.target);
+    if (!target.exists || !scope.exists) {
+      predicates.push('0');
+      continue;
+    }
+    const inner = aliases.take();
+    const join = relationship.columns.map((local, i) => {
+      const localColumn = scope.model.column(local)!;
+      const targetColumn = target.model.column(relationship.targetColumns[i]!)!;
+      return `${target.expr(inner, targetColumn)} = ${scope.expr(alias, localColumn)}`;
+    });
+    const nested = compileWhere(target, inner, value as BoolExp, params, aliases, depth + 1);
+    predicates.push(`EXISTS (SELECT 1 FROM ${quoteIdentifier(target.model.sql)} AS ${inner} WHERE ${and([...join, nested])})`);
+  }
+  return and(predicates);
+}
+
+export interface OrderTerm {
+  column: ColumnModel;
+  direction: OrderDirection;
+}
+
+/** `order_by` elements (one column each) followed by the key columns ascending, for a total order. */
+export function orderTerms(model: TableModel, orderBy: readonly OrderBy[] | null | undefined): OrderTerm[] {
+  const terms: OrderTerm[] = [];
+  for (const element of orderBy ?? []) {
+    const entries = Object.entries(element).filter(([, direction]) => direction !== undefined && direction !== null);
+    if (entries.length !== 1) throw new FleetqlError('INVALID_ARGUMENT', 'each order_by element must name exactly one column');
+    const [field, direction] = entries[0]!;
+    const column = model.byField(field);
+    if (column === undefined) throw new FleetqlError('INVALID_ARGUMENT', `cannot order by ${field}`);
+    terms.push({ column, direction: direction! });
+  }
+  for (const column of model.key) if (!terms.some((t) => t.column === column)) terms.push({ column, direction: 'asc' });
+  return terms;
+}
+
+export function orderClause(scope: TableScope, alias: string, terms: readonly OrderTerm[]): string {
+  return terms.map((term) => `${scope.expr(alias, term.column)} ${orderSql(term.direction)}`).join(', ');
+}
+
+export function pageArgs(limit: number | null | undefined, offset: number | null | undefined, what = 'limit'): { limit: number; offset: number } {
+  const resolvedLimit = limit ?? pageSize.default;
+  if (!Number.isInteger(resolvedLimit) || resolvedLimit < 0 || resolvedLimit > pageSize.max) {
+    throw new FleetqlError('INVALID_ARGUMENT', `${what} must be from 0 to ${pageSize.max}`);
+  }
+  const resolvedOffset = offset ?? 0;
+  if (!Number.isInteger(resolvedOffset) || resolvedOffset < 0) throw new FleetqlError('INVALID_ARGUMENT', 'offset must not be negative');
+  return { limit: resolvedLimit, offset: resolvedOffset };
+}
+
+export interface ListArgs {
+  where?: BoolExp | null | undefined;
+  order_by?: readonly OrderBy[] | null | undefined;
+  limit?: number | null | undefined;
+  offset?: number | null | undefined;
+}
+
+/** SELECT of rows (columns in `rowColumns` order). `extra` predicates are ANDed in (keysets, keys). */
+export function selectRows(scope: TableScope, args: ListArgs, extra: (alias: string, params: unknown[]) => string[] = () => []): SqlText {
+  const params: unknown[] = [];
+  const alias = 't';
+  const aliases = new Aliases();
+  const where = and([compileWhere(scope, alias, args.where, params, aliases), ...extra(alias, params)]);
+  const { limit, offset } = pageArgs(args.limit, args.offset);
+  params.push(limit, offset);
+  return {
+    sql: `SELECT ${scope.selectList(alias)} FROM ${quoteIdentifier(scope.model.sql)} AS ${alias} WHERE ${where} ORDER BY ${orderClause(scope, alias, orderTerms(scope.model, args.order_by))} LIMIT ? OFFSET ?`,
+    params,
+  };
+}
+
+/** Predicates matching one key (by_pk). */
+export function keyPredicates(scope: TableScope, key: Record<string, unknown>): (alias: string, params: unknown[]) => string[] {
+  return (alias, params) =>
+    scope.model.key.map((column) => {
+      const value = key[column.field];
+      if (value === undefined || value === null) throw new FleetqlError('INVALID_ARGUMENT', `${column.field} is required`);
+      params.push(toSql(column.kind, value, column.field));
+      return `${scope.expr(alias, column)} = ?`;
+    });
+}
+
+const summable = new Set(['integer', 'real', 'numeric']);
+const comparable = new Set(['integer', 'real', 'numeric', 'text', 'datetime']);
+
+export function isSummable(column: ColumnModel): boolean {
+  return summable.has(column.kind);
+}
+export function isComparable(column: ColumnModel): boolean {
+  return comparable.has(column.kind);
+}
+
+/**
+ * The aggregate terms computed for every aggregate request, in order: count(*), then per column
+ * count, sum, avg (summable) and min, max (comparable). One scan answers every field a client may ask.
+ */
+export interface AggregateLayout {
+  terms: string[];
+  /** Index in `terms` of each named value, e.g. "count", "sum:cpus". */
+  index: Map<string, number>;
+}
+
+export function aggregateLayout(scope: TableScope, alias: string): AggregateLayout {
+  const terms = ['count(*)'];
+  const index = new Map([['count', 0]]);
+  const add = (name: string, term: string) => {
+    index.set(name, terms.length);
+    terms.push(term);
+  };
+  for (const column of scope.model.columns) {
+    const expr = scope.expr(alias, column);
+    if (isSummable(column)) {
+      add(`sum:${column.sql}`, `sum(${expr})`);
+      add(`avg:${column.sql}`, `avg(${expr})`);
+    }
+    if (isComparable(column)) {
+      add(`min:${column.sql}`, `min(${expr})`);
+      add(`max:${column.sql}`, `max(${expr})`);
+    }
+  }
+  return { terms, index };
+}
+
+export function selectAggregate(scope: TableScope, where: BoolExp | null | undefined): SqlText & { layout: AggregateLayout } {
+  const params: unknown[] = [];
+  const alias = 't';
+  const layout = aggregateLayout(scope, alias);
+  const predicate = compileWhere(scope, alias, where, params);
+  return { sql: `SELECT ${layout.terms.join(', ')} FROM ${quoteIdentifier(scope.model.sql)} AS ${alias} WHERE ${predicate}`, params, layout };
+}
+
+/** count(columns, distinct): rows where every named column is non-null, optionally distinct tuples. */
+export function selectCount(scope: TableScope, where: BoolExp | null | undefined, columns: readonly ColumnModel[], distinct: boolean, extra: (alias: string, params: unknown[]) => string[] = () => []): SqlText {
+  const params: unknown[] = [];
+  const alias = 't';
+  const predicates = [compileWhere(scope, alias, where, params), ...extra(alias, params), ...columns.map((c) => `${scope.expr(alias, c)} IS NOT NULL`)];
+  const from = `FROM ${quoteIdentifier(scope.model.sql)} AS ${alias} WHERE ${and(predicates)}`;
+  if (!distinct || columns.length === 0) return { sql: `SELECT count(*) ${from}`, params };
+  return { sql: `SELECT count(*) FROM (SELECT DISTINCT ${columns.map((c) => scope.expr(alias, c)).join(', ')} ${from})`, params };
+}
+
+export interface GroupsArgs {
+  grouping_keys: readonly string[];
+  where?: BoolExp | null | undefined;
+  order_by?: readonly Record<string, OrderDirection | null | undefined>[] | null | undefined;
+  limit?: number | null | undefined;
+}
+
+/** SELECT key columns then the aggregate terms, grouped by the keys; ordered by keys or `_count`. */
+export function selectGroups(scope: TableScope, args: GroupsArgs): SqlText & { keys: ColumnModel[]; layout: AggregateLayout } {
+  const keys = args.grouping_keys.map((field) => {
+    const column = scope.model.byField(field);
+    if (column === undefined) throw new FleetqlError('INVALID_ARGUMENT', `cannot group by ${field}`);
+    return column;
+  });
+  if (keys.length === 0) throw new FleetqlError('INVALID_ARGUMENT', 'grouping_keys must name at least one column');
+  const params: unknown[] = [];
+  const alias = 't';
+  const layout = aggregateLayout(scope, alias);
+  const predicate = compileWhere(scope, alias, args.where, params);
+  const keyExprs = keys.map((k) => scope.expr(alias, k));
+  const order: string[] = [];
+  for (const element of args.order_by ?? []) {
+    const entries = Object.entries(element).filter(([, d]) => d !== undefined && d !== null);
+    if (entries.length !== 1) throw new FleetqlError('INVALID_ARGUMENT', 'each order_by element must name exactly one column');
+    const [field, direction] = entries[0]!;
+    if (field === '_count') order.push(`count(*) ${orderSql(direction!)}`);
+    else {
+      const index = keys.findIndex((k) => k.field === field);
+      if (index < 0) throw new FleetqlError('INVALID_ARGUMENT', `groups can be ordered only by grouping keys or _count, not ${field}`);
+      order.push(`${keyExprs[index]} ${orderSql(direction!)}`);
+    }
+  }
+  for (const expr of keyExprs) order.push(`${expr} ASC NULLS LAST`);
+  const { limit } = pageArgs(args.limit, 0);
+  params.push(limit);
+  return {
+    sql: `SELECT ${[...keyExprs, ...layout.terms].join(', ')} FROM ${quoteIdentifier(scope.model.sql)} AS ${alias} WHERE ${predicate} GROUP BY ${keyExprs.join(', ')} ORDER BY ${order.join(', ')} LIMIT ?`,
+    params,
+    keys,
+    layout,
+  };
+}
+
+/** Rows after a cursor position in the total order `terms`: an OR-chain that handles NULLs. */
+export function keysetAfter(scope: TableScope, terms: readonly OrderTerm[], values: readonly unknown[]): (alias: string, params: unknown[]) => string[] {
+  return (alias, params) => {
+    const alternatives: string[] = [];
+    for (let i = 0; i < terms.length; i++) {
+      const parts: string[] = [];
+      for (let j = 0; j < i; j++) {
+        params.push(values[j] ?? null);
+        parts.push(`${scope.expr(alias, terms[j]!.column)} IS ?`);
+      }
+      const term = terms[i]!;
+      const expr = scope.expr(alias, term.column);
+      const value = values[i] ?? null;
+      const nullsFirst = term.direction === 'asc_nulls_first' || term.direction === 'desc' || term.direction === 'desc_nulls_first';
+      const ascending = term.direction.startsWith('asc');
+      if (value === null) parts.push(nullsFirst ? `${expr} IS NOT NULL` : '0');
+      else {
+        params.push(value);
+        const beyond = `${expr} ${ascending ? '>' : '<'} ?`;
+        parts.push(nullsFirst ? beyond : `(${beyond} OR ${expr} IS NULL)`);
+      }
+      alternatives.push(and(parts));
+    }
+    return [alternatives.map((a) => `(${a})`).join(' OR ') || '0'];
+  };
+}
+
+/**
+ * Rows of `scope` whose `columns` match one of `keyTuples` (a batch of relationship lookups), each
+ * row preceded by its match columns; `args` filter, order and page within each key (window function).
+ */
+export function selectByKeys(scope: TableScope, columns: readonly ColumnModel[], keyTuples: readonly (readonly unknown[])[], args: ListArgs, paged: boolean): SqlText {
+  const params: unknown[] = [];
+  const alias = 't';
+  const keyExprs = columns.map((c) => scope.expr(alias, c));
+  const tupleJson = `[${keyTuples.map((tuple) => jsonArray(tuple)).join(',')}]`;
+  params.push(tupleJson);
+  const match =
+    columns.length === 1
+      ? `${keyExprs[0]} IN (SELECT json_extract(value, '$[0]') FROM json_each(?))`
+      : `(${keyExprs.join(', ')}) IN (SELECT ${columns.map((_, i) => `json_extract(value, '$[${i}]')`).join(', ')} FROM json_each(?))`;
+  const predicate = and([match, compileWhere(scope, alias, args.where, params)]);
+  const order = orderClause(scope, alias, orderTerms(scope.model, args.order_by));
+  const from = `FROM ${quoteIdentifier(scope.model.sql)} AS ${alias} WHERE ${predicate}`;
+  if (!paged) return { sql: `SELECT ${keyExprs.join(', ')}, ${scope.selectList(alias)} ${from}`, params };
+  const { limit, offset } = pageArgs(args.limit, args.offset);
+  params.push(offset, offset + limit);
+  return {
+    sql: `SELECT * FROM (SELECT ${keyExprs.join(', ')}, ${scope.selectList(alias)}, row_number() OVER (PARTITION BY ${keyExprs.join(', ')} ORDER BY ${order}) AS _fleetql_rn ${from}) WHERE _fleetql_rn > ? AND _fleetql_rn <= ? ORDER BY _fleetql_rn`,
+    params,
+  };
+}
