@@ -89,15 +89,19 @@ function introspectTable(db: SqliteDatabase, name: string, sql: string): TableIn
     .map((row) => row.name);
   const withoutRowid = /\bWITHOUT\s+ROWID\b/i.test(sql);
   const singleIntegerKey = primaryKey.length === 1 && !withoutRowid;
-  const columns: ColumnInfo[] = rows.map((row) => ({
-    name: row.name,
-    declaredType: row.type,
-    kind: columnKind(row.type),
-    notNull: Number(row.notnull) === 1 || (withoutRowid && Number(row.pk) > 0),
-    hasDefault: row.dflt_value !== null,
-    generated: Number(row.hidden) === 2 || Number(row.hidden) === 3,
-    autoIncrement: singleIntegerKey && Number(row.pk) === 1 && row.type.toUpperCase() === 'INTEGER',
-  }));
+  const columns: ColumnInfo[] = rows.map((row) => {
+    // An INTEGER PRIMARY KEY is the rowid: never null, assigned when an insert leaves it out.
+    const rowidAlias = singleIntegerKey && Number(row.pk) === 1 && row.type.toUpperCase() === 'INTEGER';
+    return {
+      name: row.name,
+      declaredType: row.type,
+      kind: columnKind(row.type),
+      notNull: Number(row.notnull) === 1 || (withoutRowid && Number(row.pk) > 0) || rowidAlias,
+      hasDefault: row.dflt_value !== null,
+      generated: Number(row.hidden) === 2 || Number(row.hidden) === 3,
+      autoIncrement: rowidAlias,
+    };
+  });
   const foreignKeys = new Map<number, { columns: string[]; table: string; references: string[] }>();
   for (const fk of db.all<{ id: bigint; seq: bigint; table: string; from: string; to: string | null }>(`SELECT * FROM pragma_foreign_key_list(?) ORDER BY id, seq`, [name])) {
     const id = Number(fk.id);
