@@ -12,6 +12,7 @@ import { DataService, RelationshipLoaders } from '../data/index.js';
 import { schemaForMigrations, type Context } from '../schema/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMaskError } from './mask-error.js';
+import { useErrorCodes } from './use-error-codes.js';
 import { requestIdOf, useRequestId } from './use-request-id.js';
 
 export const graphqlEndpoint = '/graphql';
@@ -86,7 +87,7 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
         landingPage: false,
         logging: false,
         maskedErrors: { maskError: createMaskError(logger) },
-        plugins: [useRequestId()],
+        plugins: [useRequestId(), useErrorCodes()],
         context: ({ request }) => ({ instances, migrations, data, loaders: new RelationshipLoaders(data), requestId: requestIdOf(request) }),
       });
       started = { catalog, instances, migrations, yoga };
