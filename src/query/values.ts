@@ -49,7 +49,7 @@ export function toSql(kind: ColumnKind, value: unknown, column: string): unknown
       return value;
     case 'text':
     case 'datetime':
-      return value;
+      return text(value, column);
     case 'blob':
       if (typeof value !== 'string' || !base64.test(value)) throw new FleetqlError('INVALID_ARGUMENT', `${column} takes base64 text`);
       return Buffer.from(value, 'base64');
@@ -60,6 +60,14 @@ export function toSql(kind: ColumnKind, value: unknown, column: string): unknown
     case 'any':
       if (typeof value === 'boolean') return value ? 1 : 0;
       if (typeof value === 'object') return JSON.stringify(value);
-      return value;
+      return typeof value === 'string' ? text(value, column) : value;
   }
+}
+
+/** The driver reads text only up to a NUL, so such text could not come back as written: refuse it. */
+function text(value: unknown, column: string): unknown {
+  if (typeof value === 'string' && value.includes('\u0000')) {
+    throw new FleetqlError('INVALID_ARGUMENT', `${column}: text cannot contain NUL (U+0000); store bytes in a BLOB column`);
+  }
+  return value;
 }
