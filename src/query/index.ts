@@ -4,6 +4,7 @@ export { decodeCursor, encodeCursor, orderFingerprint } from './cursor.js';
 export { deleteRows, insertRow, updateRows } from './mutations.js';
 export type { OnConflict } from './mutations.js';
 export {
+  integerSum,
   isComparable,
   isSummable,
   keyPredicates,

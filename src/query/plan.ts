@@ -239,7 +239,12 @@ export function aggregateLayout(scope: TableScope, alias: string): AggregateLayo
   for (const column of scope.model.columns) {
     const expr = scope.expr(alias, column);
     if (isSummable(column)) {
-      add(`sum:${column.sql}`, `sum(${expr})`);
+      if (column.kind === 'integer') {
+        // sum() of 64-bit integers overflows; the high and low 32-bit halves cannot, and
+        // sum = hi·2³² + lo is exact in bigint (see integerSum), also when merged across instances.
+        add(`sum_hi:${column.sql}`, `sum(${expr} >> 32)`);
+        add(`sum_lo:${column.sql}`, `sum(${expr} & 4294967295)`);
+      } else add(`sum:${column.sql}`, `sum(${expr})`);
       add(`avg:${column.sql}`, `avg(${expr})`);
     }
     if (isComparable(column)) {
@@ -248,6 +253,12 @@ export function aggregateLayout(scope: TableScope, alias: string): AggregateLayo
     }
   }
   return { terms, index };
+}
+
+/** The exact sum of an INTEGER column from its two partial sums; null when there were no values. */
+export function integerSum(hi: unknown, lo: unknown): bigint | null {
+  if (hi === null || hi === undefined || lo === null || lo === undefined) return null;
+  return BigInt(hi as bigint) * 4294967296n + BigInt(lo as bigint);
 }
 
 export function selectAggregate(scope: TableScope, where: BoolExp | null | undefined): SqlText & { layout: AggregateLayout } {

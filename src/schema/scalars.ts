@@ -19,9 +19,10 @@ function toBigInt(value: unknown): bigint {
  */
 export const BigIntScalar = new GraphQLScalarType<bigint, number | string>({
   name: 'BigInt',
-  description: 'A 64-bit integer: a JSON number when it is within ±2^53, a string of digits beyond.',
+  description: 'An integer: a JSON number when it is within ±2^53, a string of digits beyond. Inputs are 64-bit; sums may be wider.',
   serialize(value) {
-    const big = toBigInt(value);
+    // Output may exceed 64 bits (a sum over many rows); input is held to what SQLite can store.
+    const big = typeof value === 'bigint' ? value : toBigInt(value);
     return safe(big) ? Number(big) : big.toString();
   },
   parseValue: toBigInt,

@@ -1,7 +1,7 @@
 import type { InstanceRecord } from '../catalog/index.js';
 import type { AggregateResult, Connection, GroupResult, MutationResult, Row } from '../data/index.js';
 import type { ColumnKind, InstanceSchema } from '../migrations/index.js';
-import { isComparable, isSummable, pageSize, toGraphQL, type ColumnModel, type DataModel, type TableModel } from '../query/index.js';
+import { integerSum, isComparable, isSummable, pageSize, toGraphQL, type ColumnModel, type DataModel, type TableModel } from '../query/index.js';
 import type { Builder, SchemaTypes } from './builder.js';
 import type { ScalarName, SharedTypes } from './shared-types.js';
 
@@ -172,7 +172,9 @@ export function registerTableTypes(builder: Builder, shared: SharedTypes, model:
               Object.fromEntries(columns.map((c) => [c.field, t.field({ type: scalar(c), nullable: true, resolve: (result: AggregateResult) => value(result, c) })])),
           });
     const at = (result: AggregateResult, name: string) => result.values[result.layout.index.get(name) ?? -1] ?? null;
-    const SumFields = fieldsOf('sum', summable, (c) => (c.kind === 'integer' ? 'BigInt' : 'Float'), (res, c) => toGraphQL(c.kind === 'integer' ? 'integer' : 'real', at(res, `sum:${c.sql}`)));
+    const SumFields = fieldsOf('sum', summable, (c) => (c.kind === 'integer' ? 'BigInt' : 'Float'), (res, c) =>
+      c.kind === 'integer' ? integerSum(at(res, `sum_hi:${c.sql}`), at(res, `sum_lo:${c.sql}`)) : toGraphQL('real', at(res, `sum:${c.sql}`)),
+    );
     const AvgFields = fieldsOf('avg', summable, () => 'Float', (res, c) => toGraphQL('real', at(res, `avg:${c.sql}`)));
     const MinFields = fieldsOf('min', comparable, (c) => scalarOf[c.kind], (res, c) => toGraphQL(c.kind, at(res, `min:${c.sql}`)));
     const MaxFields = fieldsOf('max', comparable, (c) => scalarOf[c.kind], (res, c) => toGraphQL(c.kind, at(res, `max:${c.sql}`)));
