@@ -75,8 +75,15 @@ export function updateRows(scope: TableScope, where: BoolExp | null | undefined,
       return `${quoteIdentifier(column.sql)} = ?`;
     }),
     ...increments.map(([column, value]) => {
-      params.push(toSql(column.kind, value, column.field));
-      return `${quoteIdentifier(column.sql)} = ${quoteIdentifier(column.sql)} + ?`;
+      const name = quoteIdentifier(column.sql);
+      const amount = toSql(column.kind, value, column.field);
+      if (column.kind !== 'integer') {
+        params.push(amount);
+        return `${name} = ${name} + ?`;
+      }
+      // SQLite turns an overflowing integer sum into a rounded REAL; abs(-2^63) raises instead.
+      params.push(amount, amount);
+      return `${name} = CASE WHEN typeof(${name}) = 'integer' AND typeof(${name} + ?) <> 'integer' THEN abs(-9223372036854775807 - 1) ELSE ${name} + ? END`;
     }),
   ];
   const predicate = and([compileWhere(scope, table, where, params), ...extra(table, params)]);

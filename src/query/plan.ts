@@ -112,7 +112,8 @@ export function compileWhere(scope: TableScope, alias: string, where: BoolExp | 
     if (value === null) throw new FleetqlError('INVALID_ARGUMENT', `${key} does not take null`);
     if (key === '_and' || key === '_or') {
       const parts = (value as BoolExp[]).map((part) => compileWhere(scope, alias, part, params, aliases, depth + 1));
-      predicates.push(key === '_and' ? and(parts) : parts.length === 0 ? '0' : parts.map((p) => `(${p})`).join(' OR '));
+      // SQLite's parser stack is shallow: a list of one adds no parentheses.
+      predicates.push(key === '_and' ? and(parts) : parts.length === 0 ? '0' : parts.length === 1 ? parts[0]! : parts.map((p) => `(${p})`).join(' OR '));
       continue;
     }
     if (key === '_not') {

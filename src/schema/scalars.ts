@@ -5,12 +5,13 @@ const safe = (value: bigint): boolean => value >= BigInt(Number.MIN_SAFE_INTEGER
 
 function toBigInt(value: unknown): bigint {
   if (typeof value === 'bigint') return value;
-  if (typeof value === 'number' && Number.isInteger(value)) return BigInt(value);
+  // A JSON number past 2^53 has already been rounded by the JSON parser: such values come as strings.
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return BigInt(value);
   if (typeof value === 'string' && /^-?\d{1,20}$/.test(value)) {
     const parsed = BigInt(value);
     if (parsed >= -(2n ** 63n) && parsed < 2n ** 63n) return parsed;
   }
-  throw new FleetqlError('INVALID_ARGUMENT', 'BigInt takes a 64-bit integer, as a number or a string of digits');
+  throw new FleetqlError('INVALID_ARGUMENT', 'BigInt takes a 64-bit integer: a number within ±2^53 or a string of digits');
 }
 
 /**

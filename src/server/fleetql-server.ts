@@ -13,9 +13,12 @@ import { schemaForMigrations, type Context } from '../schema/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMaskError } from './mask-error.js';
 import { useErrorCodes } from './use-error-codes.js';
+import { useInputDepthLimit } from './use-input-depth-limit.js';
 import { requestIdOf, useRequestId } from './use-request-id.js';
 
 export const graphqlEndpoint = '/graphql';
+/** Deepest nesting a document or its variables may have (filters need ~2 levels per _and/_or). */
+const maxInputDepth = 300;
 
 function makeHandler(route: (request: Request) => Promise<Response>) {
   return createServerAdapter<Record<string, never>>(route);
@@ -87,7 +90,7 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
         landingPage: false,
         logging: false,
         maskedErrors: { maskError: createMaskError(logger) },
-        plugins: [useRequestId(), useErrorCodes()],
+        plugins: [useRequestId(), useInputDepthLimit(maxInputDepth), useErrorCodes()],
         context: ({ request }) => ({ instances, migrations, data, loaders: new RelationshipLoaders(data), requestId: requestIdOf(request) }),
       });
       started = { catalog, instances, migrations, yoga };
