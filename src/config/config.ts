@@ -61,6 +61,33 @@ export interface FleetqlOptions {
    * @default true   env FLEETQL_GRAPHIQL
    */
   graphiql?: boolean;
+  /**
+   * Instance tasks a fleet query keeps in flight when the query does not say (`concurrency`).
+   * @default 8   env FLEETQL_FLEET_CONCURRENCY
+   */
+  fleetConcurrency?: number;
+  /**
+   * The most a fleet query may ask for with `concurrency`.
+   * @default 64   env FLEETQL_FLEET_MAX_CONCURRENCY
+   */
+  fleetMaxConcurrency?: number;
+  /**
+   * Per-instance time of a fleet query when it does not say (`timeout_ms`); slower instances are
+   * reported INSTANCE_TIMEOUT.
+   * @default 5000   env FLEETQL_FLEET_INSTANCE_TIMEOUT_MS
+   */
+  fleetInstanceTimeoutMs?: number;
+  /**
+   * Deadline of one fleet field: instances not reached by then are reported INSTANCE_TIMEOUT.
+   * @default 30000   env FLEETQL_FLEET_DEADLINE_MS
+   */
+  fleetDeadlineMs?: number;
+  /**
+   * Most instances × fleet fields one `fleet(...)` may fan out to; beyond it, QUERY_TOO_COSTLY
+   * before any instance is opened.
+   * @default 1000000   env FLEETQL_FLEET_MAX_COST
+   */
+  fleetMaxCost?: number;
 }
 
 /** The resolved configuration: complete, validated, frozen. Made only by `expandConfig`. */
@@ -78,6 +105,11 @@ export interface FleetqlConfig {
   readonly busyTimeoutMs: number;
   readonly shutdownTimeoutMs: number;
   readonly graphiql: boolean;
+  readonly fleetConcurrency: number;
+  readonly fleetMaxConcurrency: number;
+  readonly fleetInstanceTimeoutMs: number;
+  readonly fleetDeadlineMs: number;
+  readonly fleetMaxCost: number;
 }
 
 export const defaults = {
@@ -91,6 +123,11 @@ export const defaults = {
   busyTimeoutMs: 5000,
   shutdownTimeoutMs: 10_000,
   graphiql: true,
+  fleetConcurrency: 8,
+  fleetMaxConcurrency: 64,
+  fleetInstanceTimeoutMs: 5000,
+  fleetDeadlineMs: 30_000,
+  fleetMaxCost: 1_000_000,
 } as const satisfies Required<FleetqlOptions>;
 
 function invalid(message: string): FleetqlError {
@@ -125,6 +162,11 @@ export function expandConfig(options: FleetqlOptions = {}): FleetqlConfig {
     busyTimeoutMs: integerIn('busyTimeoutMs', options.busyTimeoutMs ?? defaults.busyTimeoutMs, 0, 600_000),
     shutdownTimeoutMs: integerIn('shutdownTimeoutMs', options.shutdownTimeoutMs ?? defaults.shutdownTimeoutMs, 0, 600_000),
     graphiql: options.graphiql ?? defaults.graphiql,
+    fleetMaxConcurrency: integerIn('fleetMaxConcurrency', options.fleetMaxConcurrency ?? defaults.fleetMaxConcurrency, 1, 1024),
+    fleetConcurrency: integerIn('fleetConcurrency', options.fleetConcurrency ?? defaults.fleetConcurrency, 1, options.fleetMaxConcurrency ?? defaults.fleetMaxConcurrency),
+    fleetInstanceTimeoutMs: integerIn('fleetInstanceTimeoutMs', options.fleetInstanceTimeoutMs ?? defaults.fleetInstanceTimeoutMs, 1, 3_600_000),
+    fleetDeadlineMs: integerIn('fleetDeadlineMs', options.fleetDeadlineMs ?? defaults.fleetDeadlineMs, 1, 3_600_000),
+    fleetMaxCost: integerIn('fleetMaxCost', options.fleetMaxCost ?? defaults.fleetMaxCost, 1, Number.MAX_SAFE_INTEGER),
   });
 }
 
@@ -157,5 +199,10 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): FleetqlOptions {
   if ((raw = get('FLEETQL_BUSY_TIMEOUT_MS')) !== undefined) options.busyTimeoutMs = parseInteger('FLEETQL_BUSY_TIMEOUT_MS', raw);
   if ((raw = get('FLEETQL_SHUTDOWN_TIMEOUT_MS')) !== undefined) options.shutdownTimeoutMs = parseInteger('FLEETQL_SHUTDOWN_TIMEOUT_MS', raw);
   if ((raw = get('FLEETQL_GRAPHIQL')) !== undefined) options.graphiql = parseBoolean('FLEETQL_GRAPHIQL', raw);
+  if ((raw = get('FLEETQL_FLEET_CONCURRENCY')) !== undefined) options.fleetConcurrency = parseInteger('FLEETQL_FLEET_CONCURRENCY', raw);
+  if ((raw = get('FLEETQL_FLEET_MAX_CONCURRENCY')) !== undefined) options.fleetMaxConcurrency = parseInteger('FLEETQL_FLEET_MAX_CONCURRENCY', raw);
+  if ((raw = get('FLEETQL_FLEET_INSTANCE_TIMEOUT_MS')) !== undefined) options.fleetInstanceTimeoutMs = parseInteger('FLEETQL_FLEET_INSTANCE_TIMEOUT_MS', raw);
+  if ((raw = get('FLEETQL_FLEET_DEADLINE_MS')) !== undefined) options.fleetDeadlineMs = parseInteger('FLEETQL_FLEET_DEADLINE_MS', raw);
+  if ((raw = get('FLEETQL_FLEET_MAX_COST')) !== undefined) options.fleetMaxCost = parseInteger('FLEETQL_FLEET_MAX_COST', raw);
   return options;
 }

@@ -56,7 +56,7 @@ export interface DataModel {
 const reservedTypeNames = [
   'Query', 'Mutation', 'Subscription', 'Instance', 'AppliedMigration', 'Migration', 'instance_state', 'order_by',
   'instances_bool_exp', 'instances_order_by', 'instances_aggregate', 'instances_aggregate_fields', 'labels_comparison_exp',
-  'PageInfo', 'BigInt', 'JSON', 'DateTime', 'Base64', 'Int', 'Float', 'String', 'Boolean', 'ID',
+  'PageInfo', 'coverage', 'Fleet', 'BigInt', 'JSON', 'DateTime', 'Base64', 'Int', 'Float', 'String', 'Boolean', 'ID',
 ];
 const reservedInstanceFields = ['id', 'labels', 'state', 'schema_version', 'size_bytes', 'created_at', 'updated_at', 'migrations_applied'];
 const typeSuffixes = [

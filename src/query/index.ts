@@ -15,9 +15,13 @@ export {
   selectAggregate,
   selectByKeys,
   selectCount,
+  selectDistinct,
+  groupingKeys,
   selectGroups,
   selectRows,
   TableScope,
 } from './plan.js';
-export type { AggregateLayout, BoolExp, GroupsArgs, ListArgs, OrderBy, OrderTerm, SqlText } from './plan.js';
+export type { AggregateLayout, BoolExp, GroupsArgs, ListArgs, OrderBy, OrderTerm, Page, SqlText } from './plan.js';
+export { compareDirected, compareSqlValues } from './compare.js';
 export { toGraphQL, toSql } from './values.js';
+export { mergeAggregateRows, TopK } from './merge.js';

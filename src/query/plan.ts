@@ -185,16 +185,24 @@ export interface ListArgs {
   offset?: number | null | undefined;
 }
 
-/** SELECT of rows (columns in `rowColumns` order). `extra` predicates are ANDed in (keysets, keys). */
-export function selectRows(scope: TableScope, args: ListArgs, extra: (alias: string, params: unknown[]) => string[] = () => []): SqlText {
+export interface Page {
+  limit: number;
+  offset: number;
+}
+
+/**
+ * SELECT of rows (columns in `rowColumns` order). `extra` predicates are ANDed in (keysets, keys).
+ * The page is taken as given: callers validate what a client asked with `pageArgs`, and the fleet
+ * path asks each instance for offset + limit rows.
+ */
+export function selectRows(scope: TableScope, where: BoolExp | null | undefined, orderBy: readonly OrderBy[] | null | undefined, page: Page, extra: (alias: string, params: unknown[]) => string[] = () => []): SqlText {
   const params: unknown[] = [];
   const alias = 't';
   const aliases = new Aliases();
-  const where = and([compileWhere(scope, alias, args.where, params, aliases), ...extra(alias, params)]);
-  const { limit, offset } = pageArgs(args.limit, args.offset);
-  params.push(limit, offset);
+  const predicate = and([compileWhere(scope, alias, where, params, aliases), ...extra(alias, params)]);
+  params.push(page.limit, page.offset);
   return {
-    sql: `SELECT ${scope.selectList(alias)} FROM ${quoteIdentifier(scope.model.sql)} AS ${alias} WHERE ${where} ORDER BY ${orderClause(scope, alias, orderTerms(scope.model, args.order_by))} LIMIT ? OFFSET ?`,
+    sql: `SELECT ${scope.selectList(alias)} FROM ${quoteIdentifier(scope.model.sql)} AS ${alias} WHERE ${predicate} ORDER BY ${orderClause(scope, alias, orderTerms(scope.model, orderBy))} LIMIT ? OFFSET ?`,
     params,
   };
 }
@@ -220,40 +228,45 @@ export function isComparable(column: ColumnModel): boolean {
   return comparable.has(column.kind);
 }
 
+export type AggregateTermKind = 'count' | 'count_col' | 'sum_hi' | 'sum_lo' | 'sum' | 'avg' | 'min' | 'max';
+
 /**
  * The aggregate terms computed for every aggregate request, in order: count(*), then per column
- * count, sum, avg (summable) and min, max (comparable). One scan answers every field a client may ask.
+ * count, sum (exact halves for INTEGER), avg (summable) and min, max (comparable). One scan answers
+ * every field a client may ask, and every term merges exactly across instances (see merge.ts).
  */
 export interface AggregateLayout {
   terms: string[];
-  /** Index in `terms` of each named value, e.g. "count", "sum:cpus". */
+  kinds: Array<{ kind: AggregateTermKind; column?: ColumnModel }>;
+  /** Index in `terms` of each named value, e.g. "count", "sum_hi:cpus". */
   index: Map<string, number>;
 }
 
 export function aggregateLayout(scope: TableScope, alias: string): AggregateLayout {
-  const terms = ['count(*)'];
-  const index = new Map([['count', 0]]);
-  const add = (name: string, term: string) => {
-    index.set(name, terms.length);
-    terms.push(term);
+  const layout: AggregateLayout = { terms: ['count(*)'], kinds: [{ kind: 'count' }], index: new Map([['count', 0]]) };
+  const add = (kind: AggregateTermKind, column: ColumnModel, term: string) => {
+    layout.index.set(`${kind}:${column.sql}`, layout.terms.length);
+    layout.terms.push(term);
+    layout.kinds.push({ kind, column });
   };
   for (const column of scope.model.columns) {
     const expr = scope.expr(alias, column);
     if (isSummable(column)) {
+      add('count_col', column, `count(${expr})`);
       if (column.kind === 'integer') {
         // sum() of 64-bit integers overflows; the high and low 32-bit halves cannot, and
         // sum = hi·2³² + lo is exact in bigint (see integerSum), also when merged across instances.
-        add(`sum_hi:${column.sql}`, `sum(${expr} >> 32)`);
-        add(`sum_lo:${column.sql}`, `sum(${expr} & 4294967295)`);
-      } else add(`sum:${column.sql}`, `sum(${expr})`);
-      add(`avg:${column.sql}`, `avg(${expr})`);
+        add('sum_hi', column, `sum(${expr} >> 32)`);
+        add('sum_lo', column, `sum(${expr} & 4294967295)`);
+      } else add('sum', column, `sum(${expr})`);
+      add('avg', column, `avg(${expr})`);
     }
     if (isComparable(column)) {
-      add(`min:${column.sql}`, `min(${expr})`);
-      add(`max:${column.sql}`, `max(${expr})`);
+      add('min', column, `min(${expr})`);
+      add('max', column, `max(${expr})`);
     }
   }
-  return { terms, index };
+  return layout;
 }
 
 /** The exact sum of an INTEGER column from its two partial sums; null when there were no values. */
@@ -280,6 +293,25 @@ export function selectCount(scope: TableScope, where: BoolExp | null | undefined
   return { sql: `SELECT count(*) FROM (SELECT DISTINCT ${columns.map((c) => scope.expr(alias, c)).join(', ')} ${from})`, params };
 }
 
+/** The columns a `t_groups` call groups by. */
+export function groupingKeys(model: TableModel, fields: readonly string[]): ColumnModel[] {
+  const keys = fields.map((field) => {
+    const column = model.byField(field);
+    if (column === undefined) throw new FleetqlError('INVALID_ARGUMENT', `cannot group by ${field}`);
+    return column;
+  });
+  if (keys.length === 0) throw new FleetqlError('INVALID_ARGUMENT', 'grouping_keys must name at least one column');
+  return keys;
+}
+
+/** The distinct non-null tuples of `columns` (a fleet merges them for an exact count(distinct)). */
+export function selectDistinct(scope: TableScope, where: BoolExp | null | undefined, columns: readonly ColumnModel[], extra: (alias: string, params: unknown[]) => string[] = () => []): SqlText {
+  const params: unknown[] = [];
+  const alias = 't';
+  const predicates = [compileWhere(scope, alias, where, params), ...extra(alias, params), ...columns.map((c) => `${scope.expr(alias, c)} IS NOT NULL`)];
+  return { sql: `SELECT DISTINCT ${columns.map((c) => scope.expr(alias, c)).join(', ')} FROM ${quoteIdentifier(scope.model.sql)} AS ${alias} WHERE ${and(predicates)}`, params };
+}
+
 export interface GroupsArgs {
   grouping_keys: readonly string[];
   where?: BoolExp | null | undefined;
@@ -287,14 +319,12 @@ export interface GroupsArgs {
   limit?: number | null | undefined;
 }
 
-/** SELECT key columns then the aggregate terms, grouped by the keys; ordered by keys or `_count`. */
-export function selectGroups(scope: TableScope, args: GroupsArgs): SqlText & { keys: ColumnModel[]; layout: AggregateLayout } {
-  const keys = args.grouping_keys.map((field) => {
-    const column = scope.model.byField(field);
-    if (column === undefined) throw new FleetqlError('INVALID_ARGUMENT', `cannot group by ${field}`);
-    return column;
-  });
-  if (keys.length === 0) throw new FleetqlError('INVALID_ARGUMENT', 'grouping_keys must name at least one column');
+/**
+ * SELECT key columns then the aggregate terms, grouped by the keys; ordered by keys or `_count`.
+ * `limit` is taken as given (null: every group, as the fleet needs before it merges).
+ */
+export function selectGroups(scope: TableScope, args: GroupsArgs, limit: number | null): SqlText & { keys: ColumnModel[]; layout: AggregateLayout } {
+  const keys = groupingKeys(scope.model, args.grouping_keys);
   const params: unknown[] = [];
   const alias = 't';
   const layout = aggregateLayout(scope, alias);
@@ -313,8 +343,7 @@ export function selectGroups(scope: TableScope, args: GroupsArgs): SqlText & { k
     }
   }
   for (const expr of keyExprs) order.push(`${expr} ASC NULLS LAST`);
-  const { limit } = pageArgs(args.limit, 0);
-  params.push(limit);
+  params.push(limit ?? -1);
   return {
     sql: `SELECT ${[...keyExprs, ...layout.terms].join(', ')} FROM ${quoteIdentifier(scope.model.sql)} AS ${alias} WHERE ${predicate} GROUP BY ${keyExprs.join(', ')} ORDER BY ${order.join(', ')} LIMIT ?`,
     params,
@@ -323,10 +352,24 @@ export function selectGroups(scope: TableScope, args: GroupsArgs): SqlText & { k
   };
 }
 
-/** Rows after a cursor position in the total order `terms`: an OR-chain that handles NULLs. */
-export function keysetAfter(scope: TableScope, terms: readonly OrderTerm[], values: readonly unknown[]): (alias: string, params: unknown[]) => string[] {
+/**
+ * Rows after a cursor position in the total order `terms`: an OR-chain that handles NULLs. With
+ * `orEqual`, rows equal to the position on every term come too (the fleet uses it for instances
+ * whose id sorts after the cursor's).
+ */
+export function keysetAfter(scope: TableScope, terms: readonly OrderTerm[], values: readonly unknown[], orEqual = false): (alias: string, params: unknown[]) => string[] {
   return (alias, params) => {
     const alternatives: string[] = [];
+    if (orEqual) {
+      alternatives.push(
+        and(
+          terms.map((term, j) => {
+            params.push(values[j] ?? null);
+            return `${scope.expr(alias, term.column)} IS ?`;
+          }),
+        ),
+      );
+    }
     for (let i = 0; i < terms.length; i++) {
       const parts: string[] = [];
       for (let j = 0; j < i; j++) {

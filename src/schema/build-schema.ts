@@ -2,6 +2,7 @@ import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphq
 import { introspectVersions, type InstanceSchema, type MigrationSet } from '../migrations/index.js';
 import { buildDataModel, type DataModel } from '../query/index.js';
 import { createBuilder } from './builder.js';
+import { registerFleetTypes } from './fleet-types.js';
 import { registerInstanceTypes } from './instance-types.js';
 import { registerMigrationTypes } from './migration-types.js';
 import { registerSharedTypes } from './shared-types.js';
@@ -11,9 +12,10 @@ import { registerTableTypes } from './table-types.js';
 export function buildSchema(model: DataModel, versions: readonly InstanceSchema[]): GraphQLSchema {
   const builder = createBuilder();
   const shared = registerSharedTypes(builder);
-  const { Instance } = registerInstanceTypes(builder, shared);
+  const { Instance, InstancesBoolExp } = registerInstanceTypes(builder, shared);
   registerMigrationTypes(builder);
-  registerTableTypes(builder, shared, model, versions, Instance);
+  const refs = registerTableTypes(builder, shared, model, versions, Instance);
+  registerFleetTypes(builder, model, refs, InstancesBoolExp);
   return builder.toSchema();
 }
 

@@ -1,5 +1,7 @@
 import SchemaBuilder from '@pothos/core';
+import type { GraphQLError } from 'graphql';
 import type { DataService, RelationshipLoaders } from '../data/index.js';
+import type { FleetService } from '../fleet/index.js';
 import type { InstanceService } from '../instances/index.js';
 import type { MigrationSet } from '../migrations/index.js';
 
@@ -11,6 +13,9 @@ export interface Context {
   readonly data: DataService;
   /** Made per request: batches relationship fields. */
   readonly loaders: RelationshipLoaders;
+  readonly fleet: FleetService;
+  /** Errors of single instances in a fleet answer, added to the response beside the data. */
+  readonly extraErrors: GraphQLError[];
 }
 
 export interface Types {

@@ -155,5 +155,5 @@ export function registerInstanceTypes(builder: Builder, shared: SharedTypes) {
       }),
     }),
   });
-  return { Instance };
+  return { Instance, InstancesBoolExp };
 }

@@ -27,6 +27,7 @@ export type ScalarName = 'BigInt' | 'Int' | 'Float' | 'String' | 'Boolean' | 'Ba
 export interface SharedTypes {
   OrderBy: PothosSchemaTypes.EnumRef<SchemaTypes, OrderDirection>;
   PageInfo: PothosSchemaTypes.ObjectRef<SchemaTypes, { hasNextPage: boolean; endCursor: string | null }>;
+  Coverage: PothosSchemaTypes.ObjectRef<SchemaTypes, { targeted: number; answered: number; failed: number }>;
   /** `<Scalar>_comparison_exp`, made once per scalar. */
   comparison(scalar: ScalarName): InputObjectRef<SchemaTypes, ComparisonExp>;
 }
@@ -47,10 +48,15 @@ export function registerSharedTypes(builder: Builder): SharedTypes {
       endCursor: t.exposeString('endCursor', { nullable: true }),
     }),
   });
+  const Coverage = builder.objectRef<{ targeted: number; answered: number; failed: number }>('coverage').implement({
+    description: 'How complete an answer is: instances asked, instances that answered, instances that failed (each failure is also in errors).',
+    fields: (t) => ({ targeted: t.exposeInt('targeted'), answered: t.exposeInt('answered'), failed: t.exposeInt('failed') }),
+  });
   const comparisons = new Map<ScalarName, InputObjectRef<SchemaTypes, ComparisonExp>>();
   return {
     OrderBy,
     PageInfo,
+    Coverage,
     comparison(scalar) {
       let ref = comparisons.get(scalar);
       if (ref === undefined) {

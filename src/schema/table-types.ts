@@ -22,7 +22,7 @@ const scalarOf: Record<ColumnKind, ScalarName> = {
   any: 'JSON',
 };
 
-interface TableRefs {
+export interface TableRefs {
   row: AnyRef;
   boolExp: AnyRef;
   orderBy: AnyRef;
@@ -39,6 +39,9 @@ interface TableRefs {
   onConflict: AnyRef | undefined;
   mutationResponse: AnyRef;
 }
+
+/** Coverage of an answer from one instance. */
+const single = { targeted: 1, answered: 1, failed: 0 };
 
 /**
  * A NOT NULL column is a non-null field only if every version that has its table has the column:
@@ -64,9 +67,9 @@ function argsToKey(table: TableModel, args: Record<string, unknown>): Record<str
  * Generates the data API from the data model: per table its row, filter, order, aggregate, group,
  * connection and mutation types, the fields inside `Instance`, and the root mutations.
  */
-export function registerTableTypes(builder: Builder, shared: SharedTypes, model: DataModel, versions: readonly InstanceSchema[], Instance: AnyRef): void {
-  if (model.tables.length === 0) return;
+export function registerTableTypes(builder: Builder, shared: SharedTypes, model: DataModel, versions: readonly InstanceSchema[], Instance: AnyRef): Map<string, TableRefs> {
   const refs = new Map<string, TableRefs>();
+  if (model.tables.length === 0) return refs;
   const b = builder as any;
 
   for (const table of model.tables) {
@@ -202,7 +205,10 @@ export function registerTableTypes(builder: Builder, shared: SharedTypes, model:
       },
     });
     r.aggregate.implement({
-      fields: (t: AnyRef) => ({ aggregate: t.field({ type: r.aggregateFields, resolve: (result: AggregateResult) => result }) }),
+      fields: (t: AnyRef) => ({
+        aggregate: t.field({ type: r.aggregateFields, resolve: (result: AggregateResult) => result }),
+        coverage: t.field({ type: shared.Coverage, resolve: (result: AggregateResult) => result.coverage ?? single }),
+      }),
     });
 
     const GroupKey = b.objectRef(`${n}_group_key`).implement({
@@ -226,6 +232,7 @@ export function registerTableTypes(builder: Builder, shared: SharedTypes, model:
       fields: (t: AnyRef) => ({
         group_key: t.field({ type: GroupKey, resolve: (group: GroupResult) => group }),
         group_aggregate: t.field({ type: r.aggregateFields, resolve: (group: GroupResult) => group.aggregate }),
+        coverage: t.field({ type: shared.Coverage, resolve: (group: GroupResult) => group.coverage ?? single }),
       }),
     });
     r.groupsOrderBy.implement({
@@ -246,6 +253,7 @@ export function registerTableTypes(builder: Builder, shared: SharedTypes, model:
       fields: (t: AnyRef) => ({
         edges: t.field({ type: [Edge], resolve: (c: Connection) => c.edges }),
         pageInfo: t.field({ type: shared.PageInfo, resolve: (c: Connection) => c.pageInfo }),
+        coverage: t.field({ type: shared.Coverage, resolve: (c: Connection) => c.coverage ?? single }),
       }),
     });
 
@@ -358,4 +366,5 @@ export function registerTableTypes(builder: Builder, shared: SharedTypes, model:
       };
     });
   }
+  return refs;
 }

@@ -9,10 +9,12 @@ import { FleetqlError } from '../errors.js';
 import { InstanceService } from '../instances/index.js';
 import { loadMigrations, verifyAgainstCatalog, type MigrationSet } from '../migrations/index.js';
 import { DataService, RelationshipLoaders } from '../data/index.js';
+import { FleetService } from '../fleet/index.js';
 import { schemaForMigrations, type Context } from '../schema/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMaskError } from './mask-error.js';
 import { useErrorCodes } from './use-error-codes.js';
+import { useExtraErrors } from './use-extra-errors.js';
 import { useInputDepthLimit } from './use-input-depth-limit.js';
 import { requestIdOf, useRequestId } from './use-request-id.js';
 
@@ -81,6 +83,13 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
       }
       const { schema, model } = schemaForMigrations(migrations);
       const data = new DataService(model, instances);
+      const fleet = new FleetService(data, instances, {
+        concurrencyDefault: config.fleetConcurrency,
+        concurrencyMax: config.fleetMaxConcurrency,
+        instanceTimeoutMs: config.fleetInstanceTimeoutMs,
+        deadlineMs: config.fleetDeadlineMs,
+        maxCost: config.fleetMaxCost,
+      });
       const yoga = createYoga<Record<string, never>, Context>({
         schema,
         graphqlEndpoint,
@@ -90,8 +99,8 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
         landingPage: false,
         logging: false,
         maskedErrors: { maskError: createMaskError(logger) },
-        plugins: [useRequestId(), useInputDepthLimit(maxInputDepth), useErrorCodes()],
-        context: ({ request }) => ({ instances, migrations, data, loaders: new RelationshipLoaders(data), requestId: requestIdOf(request) }),
+        plugins: [useRequestId(), useInputDepthLimit(maxInputDepth), useExtraErrors(), useErrorCodes()],
+        context: ({ request }) => ({ instances, migrations, data, fleet, loaders: new RelationshipLoaders(data), extraErrors: [], requestId: requestIdOf(request) }),
       });
       started = { catalog, instances, migrations, yoga };
       logger.info('ready', { migrations_head: migrations.head, data: config.dataDir });

@@ -1,0 +1,303 @@
+import type { InstanceFilter } from '../catalog/index.js';
+import { Row, tupleKey, type AggregateResult, type Connection, type Coverage, type DataService, type GroupResult } from '../data/index.js';
+import { FleetqlError } from '../errors.js';
+import type { InstanceService } from '../instances/index.js';
+import {
+  compareDirected,
+  compareSqlValues,
+  decodeCursor,
+  encodeCursor,
+  groupingKeys,
+  keysetAfter,
+  mergeAggregateRows,
+  orderFingerprint,
+  orderTerms,
+  pageArgs,
+  selectAggregate,
+  selectCount,
+  selectDistinct,
+  selectGroups,
+  selectRows,
+  TopK,
+  type AggregateLayout,
+  type BoolExp,
+  type ColumnModel,
+  type GroupsArgs,
+  type ListArgs,
+  type OrderBy,
+  type OrderTerm,
+  type TableModel,
+} from '../query/index.js';
+import { fanOut, type FanOutOptions, type InstanceOutcome } from './fan-out.js';
+
+/** Limits and defaults of fleet queries (documented in config). */
+export interface FleetLimits {
+  concurrencyDefault: number;
+  concurrencyMax: number;
+  instanceTimeoutMs: number;
+  deadlineMs: number;
+  /** Most instances × fleet fields one fleet selection may fan out to. */
+  maxCost: number;
+}
+
+/** The instances a `fleet(...)` field selected, and how to fan out over them. */
+export interface FleetScope {
+  readonly targets: readonly string[];
+  readonly partial: boolean;
+  readonly options: Omit<FanOutOptions, 'deadline'> & { deadlineMs: number };
+}
+
+/** A fleet answer: the merged value, how complete it is, and one error per instance that failed. */
+export interface FleetAnswer<T> {
+  value: T;
+  coverage: Coverage;
+  failures: FleetqlError[];
+}
+
+export interface FleetSelectArgs {
+  where?: InstanceFilter | null | undefined;
+  partial?: boolean | null | undefined;
+  concurrency?: number | null | undefined;
+  timeout_ms?: number | null | undefined;
+}
+
+/** States whose instances a fleet query asks; a quarantined one answers with its error. */
+const fannedStates = ['ACTIVE', 'QUARANTINED'];
+
+/**
+ * Fleet queries: the catalog prunes the fleet to the instances the filter selects (no other file is
+ * opened), the per-instance plan of `src/query` runs on each through a bounded fan-out, and the
+ * partial results merge exactly as one database holding every instance's rows would answer
+ * (ordering ties broken by instance id, then key).
+ */
+export class FleetService {
+  readonly #data: DataService;
+  readonly #instances: InstanceService;
+  readonly #limits: FleetLimits;
+
+  constructor(data: DataService, instances: InstanceService, limits: FleetLimits) {
+    this.#data = data;
+    this.#instances = instances;
+    this.#limits = limits;
+  }
+
+  /**
+   * Picks the targets from the catalog alone and checks the cost (targets × `fields`, the fleet
+   * fields the query selects) before any instance is opened.
+   */
+  select(args: FleetSelectArgs, fields: number, restrict?: InstanceFilter): FleetScope {
+    const concurrency = args.concurrency ?? this.#limits.concurrencyDefault;
+    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > this.#limits.concurrencyMax) {
+      throw new FleetqlError('INVALID_ARGUMENT', `concurrency must be from 1 to ${this.#limits.concurrencyMax}`);
+    }
+    const timeout = args.timeout_ms ?? this.#limits.instanceTimeoutMs;
+    if (!Number.isInteger(timeout) || timeout < 1 || timeout > this.#limits.deadlineMs) {
+      throw new FleetqlError('INVALID_ARGUMENT', `timeout_ms must be from 1 to ${this.#limits.deadlineMs}`);
+    }
+    const where: InstanceFilter = { _and: [...(args.where ? [args.where] : []), ...(restrict ? [restrict] : []), { state: { _in: fannedStates } }] };
+    const targets = this.#instances.list({ where, orderBy: [{ id: 'asc' }] }).map((record) => record.id);
+    const cost = targets.length * fields;
+    if (cost > this.#limits.maxCost) {
+      throw new FleetqlError('QUERY_TOO_COSTLY', `this fleet query would ask ${targets.length} instances for ${fields} field(s) (cost ${cost}), more than the limit ${this.#limits.maxCost}: narrow the instance filter`, {
+        extensions: { cost, limit: this.#limits.maxCost, instances: targets.length },
+      });
+    }
+    return Object.freeze({ targets, partial: args.partial ?? true, options: { concurrency, instanceTimeoutMs: timeout, deadlineMs: this.#limits.deadlineMs } });
+  }
+
+  async #run<T>(scope: FleetScope, task: (instanceId: string) => Promise<T>): Promise<{ values: Array<{ instanceId: string; value: T }>; coverage: Coverage; failures: FleetqlError[] }> {
+    const outcomes: InstanceOutcome<T>[] = await fanOut(scope.targets, { ...scope.options, deadline: performance.now() + scope.options.deadlineMs }, task);
+    const values: Array<{ instanceId: string; value: T }> = [];
+    const failures: FleetqlError[] = [];
+    for (const outcome of outcomes) {
+      if (outcome.ok) values.push({ instanceId: outcome.instanceId, value: outcome.value });
+      else failures.push(outcome.error);
+    }
+    return { values, failures, coverage: { targeted: scope.targets.length, answered: values.length, failed: failures.length } };
+  }
+
+  /** The fleet order: the requested terms, then instance id, then the key (as one shared table would sort). */
+  #rowOrder(table: TableModel, orderBy: readonly OrderBy[] | null | undefined): { terms: OrderTerm[]; userCount: number; compare: (a: Row, b: Row) => number } {
+    const terms = orderTerms(table, orderBy);
+    const userCount = orderBy?.length ?? 0;
+    const compare = (a: Row, b: Row): number => {
+      for (let i = 0; i < userCount; i++) {
+        const term = terms[i]!;
+        const order = compareDirected(a.get(term.column.sql), b.get(term.column.sql), term.direction);
+        if (order !== 0) return order;
+      }
+      if (a.instanceId !== b.instanceId) return a.instanceId < b.instanceId ? -1 : 1;
+      for (let i = userCount; i < terms.length; i++) {
+        const order = compareSqlValues(a.get(terms[i]!.column.sql), b.get(terms[i]!.column.sql));
+        if (order !== 0) return order;
+      }
+      return 0;
+    };
+    return { terms, userCount, compare };
+  }
+
+  async list(scope: FleetScope, table: TableModel, args: ListArgs): Promise<FleetAnswer<Row[]>> {
+    const { limit, offset } = pageArgs(args.limit, args.offset);
+    const { compare } = this.#rowOrder(table, args.order_by);
+    const top = new TopK<Row>(offset + limit, compare);
+    // Each instance returns at most offset + limit rows, already in this order.
+    const run = await this.#run(scope, (id) =>
+      this.#data.withTable(id, table, (db, s) => {
+        if (!s.exists || offset + limit === 0) return [];
+        const query = selectRows(s, args.where, args.order_by, { limit: offset + limit, offset: 0 });
+        return db.rows(query.sql, query.params).map((values) => new Row(id, s.schema.version, table, values));
+      }),
+    );
+    for (const { value } of run.values) top.add(value);
+    return { value: top.items.slice(offset), coverage: run.coverage, failures: run.failures };
+  }
+
+  #fleetCount(scope: FleetScope, table: TableModel, where: BoolExp | null | undefined, extra?: (s: import('../query/index.js').TableScope) => (alias: string, params: unknown[]) => string[]) {
+    return async (columns: readonly ColumnModel[], distinct: boolean): Promise<number> => {
+      if (!distinct || columns.length === 0) {
+        const run = await this.#run(scope, (id) =>
+          this.#data.withTable(id, table, (db, s) => {
+            if (!s.exists) return 0n;
+            const query = selectCount(s, where, columns, false, extra?.(s));
+            return BigInt(db.rows(query.sql, query.params)[0]?.[0] as bigint);
+          }),
+        );
+        return Number(run.values.reduce((sum, { value }) => sum + value, 0n));
+      }
+      const seen = new Set<string>();
+      await this.#run(scope, (id) =>
+        this.#data.withTable(id, table, (db, s) => {
+          if (!s.exists) return;
+          const query = selectDistinct(s, where, columns, extra?.(s));
+          for (const tuple of db.rows(query.sql, query.params)) seen.add(tupleKey(tuple));
+        }),
+      );
+      return seen.size;
+    };
+  }
+
+  async aggregate(scope: FleetScope, table: TableModel, where: BoolExp | null | undefined): Promise<FleetAnswer<AggregateResult>> {
+    let layout: AggregateLayout | undefined;
+    const run = await this.#run(scope, (id) =>
+      this.#data.withTable(id, table, (db, s) => {
+        const query = selectAggregate(s, where);
+        layout = query.layout;
+        if (!s.exists) return query.layout.kinds.map(({ kind }) => (kind === 'count' || kind === 'count_col' ? 0n : null));
+        return db.rows(query.sql, query.params)[0] ?? [];
+      }),
+    );
+    layout ??= this.#emptyLayout(table);
+    const coverage = run.coverage;
+    const value: AggregateResult = {
+      layout,
+      values: mergeAggregateRows(layout, run.values.map(({ value }) => value)),
+      count: this.#fleetCount(scope, table, where),
+      coverage,
+    };
+    return { value, coverage, failures: run.failures };
+  }
+
+  /** The layout without any instance (every one failed, or none was targeted). */
+  #emptyLayout(table: TableModel): AggregateLayout {
+    return selectAggregate(this.#data.scopeAtHead(table), null).layout;
+  }
+
+  async groups(scope: FleetScope, table: TableModel, args: GroupsArgs): Promise<FleetAnswer<GroupResult[]>> {
+    const keys = groupingKeys(table, args.grouping_keys);
+    const { limit } = pageArgs(args.limit, 0);
+    let layout: AggregateLayout = this.#emptyLayout(table);
+    // Every group of every instance (no per-instance limit): order and limit apply after merging.
+    const run = await this.#run(scope, (id) =>
+      this.#data.withTable(id, table, (db, s) => {
+        const query = selectGroups(s, { grouping_keys: args.grouping_keys, where: args.where ?? null }, null);
+        layout = query.layout;
+        return s.exists ? db.rows(query.sql, query.params) : [];
+      }),
+    );
+    const merged = new Map<string, { keyValues: unknown[]; partials: unknown[][] }>();
+    for (const { value: rows } of run.values) {
+      for (const row of rows) {
+        const keyValues = row.slice(0, keys.length);
+        const key = tupleKey(keyValues);
+        const group = merged.get(key);
+        if (group) group.partials.push(row.slice(keys.length));
+        else merged.set(key, { keyValues, partials: [row.slice(keys.length)] });
+      }
+    }
+    const countIndex = layout.index.get('count')!;
+    const groups = [...merged.values()].map((g) => ({ keyValues: g.keyValues, values: mergeAggregateRows(layout, g.partials) }));
+    const order: Array<(a: (typeof groups)[number], b: (typeof groups)[number]) => number> = [];
+    for (const element of args.order_by ?? []) {
+      const entries = Object.entries(element).filter(([, d]) => d !== undefined && d !== null);
+      if (entries.length !== 1) throw new FleetqlError('INVALID_ARGUMENT', 'each order_by element must name exactly one column');
+      const [field, direction] = entries[0]!;
+      if (field === '_count') order.push((a, b) => compareDirected(a.values[countIndex], b.values[countIndex], direction!));
+      else {
+        const index = keys.findIndex((k) => k.field === field);
+        if (index < 0) throw new FleetqlError('INVALID_ARGUMENT', `groups can be ordered only by grouping keys or _count, not ${field}`);
+        order.push((a, b) => compareDirected(a.keyValues[index], b.keyValues[index], direction!));
+      }
+    }
+    keys.forEach((_, index) => order.push((a, b) => compareDirected(a.keyValues[index], b.keyValues[index], 'asc')));
+    groups.sort((a, b) => {
+      for (const compare of order) {
+        const result = compare(a, b);
+        if (result !== 0) return result;
+      }
+      return 0;
+    });
+    const coverage = run.coverage;
+    const value = groups.slice(0, limit).map(
+      (g): GroupResult => ({
+        keys,
+        keyValues: g.keyValues,
+        coverage,
+        aggregate: {
+          layout,
+          values: g.values,
+          coverage,
+          count: this.#fleetCount(scope, table, args.where, (s) => (alias, params) =>
+            keys.map((key, i) => {
+              params.push(g.keyValues[i] ?? null);
+              return `${s.expr(alias, key)} IS ?`;
+            }),
+          ),
+        },
+      }),
+    );
+    return { value, coverage, failures: run.failures };
+  }
+
+  async connection(scope: FleetScope, table: TableModel, args: { first?: number | null; after?: string | null; where?: BoolExp | null; order_by?: readonly OrderBy[] | null }): Promise<FleetAnswer<Connection>> {
+    const { limit: first } = pageArgs(args.first, 0, 'first');
+    const { terms, userCount, compare } = this.#rowOrder(table, args.order_by);
+    const fingerprint = orderFingerprint(JSON.stringify(['fleet', table.sql, terms.map((t) => [t.column.sql, t.direction]), args.where ?? null], (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)));
+    // A fleet cursor is (requested terms…, instance id, key…): the position in the merged order.
+    const position = typeof args.after === 'string' ? decodeCursor(args.after, fingerprint, terms.length + 1) : undefined;
+    const cursorInstance = position === undefined ? undefined : String(position[userCount]);
+    const userValues = position?.slice(0, userCount) ?? [];
+    const allValues = position === undefined ? [] : [...userValues, ...position.slice(userCount + 1)];
+    const top = new TopK<Row>(first + 1, compare);
+    const run = await this.#run(scope, (id) =>
+      this.#data.withTable(id, table, (db, s) => {
+        if (!s.exists) return [];
+        const extra =
+          cursorInstance === undefined
+            ? undefined
+            : id === cursorInstance
+              ? keysetAfter(s, terms, allValues)
+              : keysetAfter(s, terms.slice(0, userCount), userValues, id > cursorInstance);
+        const query = selectRows(s, args.where, args.order_by, { limit: first + 1, offset: 0 }, extra);
+        return db.rows(query.sql, query.params).map((values) => new Row(id, s.schema.version, table, values));
+      }),
+    );
+    for (const { value } of run.values) top.add(value);
+    const rows = top.items;
+    const edges = rows.slice(0, first).map((node) => ({
+      cursor: encodeCursor(fingerprint, [...terms.slice(0, userCount).map((t) => node.get(t.column.sql)), node.instanceId, ...terms.slice(userCount).map((t) => node.get(t.column.sql))]),
+      node,
+    }));
+    const coverage = run.coverage;
+    return { value: { edges, pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null }, coverage }, coverage, failures: run.failures };
+  }
+}

@@ -1,0 +1,104 @@
+import { GraphQLError, Kind, responsePathAsArray, type FieldNode, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql';
+import type { FleetqlError } from '../errors.js';
+import type { FleetAnswer, FleetScope } from '../fleet/index.js';
+import { pageSize, type DataModel } from '../query/index.js';
+import type { Builder, SchemaTypes } from './builder.js';
+import type { TableRefs } from './table-types.js';
+
+type AnyRef = any;
+type Ctx = SchemaTypes['Context'];
+
+/** Fields selected directly under the fleet field (following fragments), the fan-outs it will run. */
+function countFleetFields(info: GraphQLResolveInfo): number {
+  let count = 0;
+  const visit = (selectionSet: SelectionSetNode | undefined) => {
+    for (const selection of selectionSet?.selections ?? []) {
+      if (selection.kind === Kind.FIELD) {
+        if (selection.name.value !== 'instances_matched' && selection.name.value !== '__typename') count += 1;
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) visit(selection.selectionSet);
+      else visit(info.fragments[selection.name.value]?.selectionSet);
+    }
+  };
+  for (const node of info.fieldNodes as readonly FieldNode[]) visit(node.selectionSet);
+  return count;
+}
+
+/**
+ * Hands a fleet answer to GraphQL: one error per failed instance goes beside the data (with this
+ * field's path, its code and instance_id); with `partial: false` any failure fails the field.
+ */
+function settle<T>(scope: FleetScope, answer: FleetAnswer<T>, info: GraphQLResolveInfo, ctx: Ctx): T {
+  const path = responsePathAsArray(info.path);
+  const toGraphQL = (failure: FleetqlError) => new GraphQLError(failure.message, { path, extensions: failure.extensions });
+  if (!scope.partial && answer.failures.length > 0) {
+    const [first, ...rest] = answer.failures;
+    ctx.extraErrors.push(...rest.map(toGraphQL));
+    throw first!;
+  }
+  ctx.extraErrors.push(...answer.failures.map(toGraphQL));
+  return answer.value;
+}
+
+/** `fleet(where, partial, concurrency, timeout_ms)` and, per table, the same fields as inside one instance. */
+export function registerFleetTypes(builder: Builder, model: DataModel, refs: Map<string, TableRefs>, InstancesBoolExp: AnyRef): void {
+  const b = builder as any;
+  const Fleet = b.objectRef('Fleet').implement({
+    description: 'Rows of every selected instance, answered by a concurrent fan-out and merged as if they were one table with an _instance_id column.',
+    fields: (t: AnyRef) => {
+      const fields: Record<string, unknown> = {
+        instances_matched: t.int({ description: 'How many instances the filter selected (and the fleet fields ask).', resolve: (scope: FleetScope) => scope.targets.length }),
+      };
+      for (const table of model.tables) {
+        const r = refs.get(table.sql)!;
+        const n = table.name;
+        fields[n] = t.field({
+          type: [r.row],
+          description: `Rows of ${table.sql} across the fleet, ordered as asked, ties broken by _instance_id then key.`,
+          args: { where: t.arg({ type: r.boolExp }), order_by: t.arg({ type: [r.orderBy] }), limit: t.arg.int({ description: `Default ${pageSize.default}, at most ${pageSize.max}.` }), offset: t.arg.int() },
+          resolve: async (scope: FleetScope, args: any, ctx: Ctx, info: GraphQLResolveInfo) => settle(scope, await ctx.fleet.list(scope, table, args), info, ctx),
+        });
+        fields[`${n}_aggregate`] = t.field({
+          type: r.aggregate,
+          args: { where: t.arg({ type: r.boolExp }) },
+          resolve: async (scope: FleetScope, args: any, ctx: Ctx, info: GraphQLResolveInfo) => settle(scope, await ctx.fleet.aggregate(scope, table, args.where), info, ctx),
+        });
+        fields[`${n}_groups`] = t.field({
+          type: [r.group],
+          args: {
+            grouping_keys: t.arg({ type: [r.selectColumn], required: true }),
+            where: t.arg({ type: r.boolExp }),
+            order_by: t.arg({ type: [r.groupsOrderBy] }),
+            limit: t.arg.int({ description: `Default ${pageSize.default}, at most ${pageSize.max}.` }),
+          },
+          resolve: async (scope: FleetScope, args: any, ctx: Ctx, info: GraphQLResolveInfo) => settle(scope, await ctx.fleet.groups(scope, table, args), info, ctx),
+        });
+        fields[`${n}_connection`] = t.field({
+          type: r.connection,
+          args: {
+            first: t.arg.int({ description: `Default ${pageSize.default}, at most ${pageSize.max}.` }),
+            after: t.arg.string(),
+            where: t.arg({ type: r.boolExp }),
+            order_by: t.arg({ type: [r.orderBy] }),
+          },
+          resolve: async (scope: FleetScope, args: any, ctx: Ctx, info: GraphQLResolveInfo) => settle(scope, await ctx.fleet.connection(scope, table, args), info, ctx),
+        });
+      }
+      return fields;
+    },
+  });
+
+  b.queryField('fleet', (t: AnyRef) =>
+    t.field({
+      type: Fleet,
+      description:
+        'A question about many instances. The filter is answered by the catalog (no other instance file is opened); each fleet field fans out over the selected instances. An instance that fails adds one error (code, instance_id) and leaves the others; partial: false fails the field instead.',
+      args: {
+        where: t.arg({ type: InstancesBoolExp }),
+        partial: t.arg.boolean({ defaultValue: true, required: true }),
+        concurrency: t.arg.int(),
+        timeout_ms: t.arg.int({ description: 'Per-instance time limit.' }),
+      },
+      resolve: (_root: unknown, args: any, ctx: Ctx, info: GraphQLResolveInfo) => ctx.fleet.select(args, countFleetFields(info)),
+    }),
+  );
+}
