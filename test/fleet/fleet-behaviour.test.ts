@@ -1,0 +1,145 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { repoRoot, startServer, type InProcessServer } from '../helpers/servers.js';
+
+const migrationsDir = path.join(repoRoot, 'test/fixtures/fleet-migrations');
+
+function fileOf(dataDir: string, id: string): string {
+  const hash = createHash('sha256').update(id).digest('hex');
+  return path.join(dataDir, 'instances', hash.slice(0, 2), hash.slice(2, 4), `${id}.db`);
+}
+
+/** `count` instances labelled by team, each holding `rows` items with n = 1..rows. */
+async function fleetOf(server: InProcessServer, count: number, rows: number, team = (i: number) => (i % 2 === 0 ? 'red' : 'blue')): Promise<string[]> {
+  const ids = Array.from({ length: count }, (_, i) => `app-${String(i).padStart(4, '0')}`);
+  const items = Array.from({ length: rows }, (_, i) => `{id: ${i + 1}, n: ${i + 1}, grp: "g${i % 3}"}`).join(', ');
+  for (let i = 0; i < ids.length; i += 50) {
+    const batch = ids.slice(i, i + 50);
+    const mutation = batch.map((id, j) => `c${j}: create_instance(id: "${id}", labels: {team: "${team(i + j)}"}) { id } i${j}: insert_items(instance_id: "${id}", objects: [${items}]) { affected_rows }`).join('\n');
+    const result = await server.gql(`mutation { ${mutation} }`);
+    assert.equal(result.errors, undefined, JSON.stringify(result.errors?.slice(0, 2)));
+  }
+  return ids;
+}
+
+const aggregateQuery = (args = '') => `{ fleet${args} { instances_matched items_aggregate { aggregate { count sum { n } } coverage { targeted answered failed } } } }`;
+
+test('pruning: instances the filter does not select are never opened', async (t) => {
+  const server = await startServer(t, { migrationsDir });
+  const ids = await fleetOf(server, 10, 4);
+  // Damage every blue instance: opening any of them would fail loudly.
+  for (const [i, id] of ids.entries()) if (i % 2 === 1) fs.writeFileSync(fileOf(server.dataDir, id), 'not a database '.repeat(100));
+  const before = server.fleetql.instances().cacheStats();
+  const red = await server.gql(aggregateQuery('(where: {labels: {_contains: {team: "red"}}})'));
+  assert.equal(red.errors, undefined, JSON.stringify(red.errors));
+  assert.deepEqual(red.data!['fleet'], { instances_matched: 5, items_aggregate: { aggregate: { count: 20, sum: { n: 50 } }, coverage: { targeted: 5, answered: 5, failed: 0 } } });
+  const after = server.fleetql.instances().cacheStats();
+  assert.ok(after.misses - before.misses <= 5, `opened ${after.misses - before.misses} files for 5 selected instances`);
+
+  // A warm repeat opens no file at all.
+  const warm = server.fleetql.instances().cacheStats();
+  assert.equal((await server.gql(aggregateQuery('(where: {labels: {_contains: {team: "red"}}})'))).errors, undefined);
+  assert.equal(server.fleetql.instances().cacheStats().misses, warm.misses, 'a warm repeat opens no new files');
+});
+
+test('damaged, truncated and missing files: the others answer, each failure is one error with code and instance_id', async (t) => {
+  const server = await startServer(t, { migrationsDir });
+  const ids = await fleetOf(server, 8, 5);
+  await server.close(); // handles closed: the damage below is what the next open sees
+  const restarted = await startServer(t, { migrationsDir, dataDir: server.dataDir });
+  const [garbage, truncated, missing] = [ids[1]!, ids[4]!, ids[6]!];
+  fs.writeFileSync(fileOf(server.dataDir, garbage), Buffer.alloc(8192, 0xab));
+  fs.truncateSync(fileOf(server.dataDir, truncated), 100);
+  fs.rmSync(fileOf(server.dataDir, missing));
+
+  const result = await restarted.gql(`{ fleet {
+    instances_matched
+    items(order_by: [{n: desc}], limit: 3) { _instance_id n }
+    items_aggregate { aggregate { count sum { n } } coverage { targeted answered failed } }
+    items_groups(grouping_keys: [grp]) { group_key { grp } group_aggregate { count } coverage { answered failed } }
+    items_connection(first: 2) { edges { node { _instance_id id } } coverage { targeted answered failed } }
+  } }`);
+  const fleet = result.data!['fleet'];
+  assert.equal(fleet.instances_matched, 8);
+  assert.deepEqual(fleet.items_aggregate, { aggregate: { count: 25, sum: { n: 75 } }, coverage: { targeted: 8, answered: 5, failed: 3 } });
+  assert.deepEqual(fleet.items.map((row: any) => row._instance_id), [ids[0], ids[2], ids[3]], 'the answering instances, in instance order on ties');
+  assert.deepEqual(fleet.items_groups.map((g: any) => [g.group_key.grp, g.group_aggregate.count, g.coverage.failed]), [
+    ['g0', 10, 3],
+    ['g1', 10, 3],
+    ['g2', 5, 3],
+  ]);
+  assert.deepEqual(fleet.items_connection.coverage, { targeted: 8, answered: 5, failed: 3 });
+
+  const errors = result.errors ?? [];
+  for (const field of ['items', 'items_aggregate', 'items_groups', 'items_connection']) {
+    const mine = errors.filter((e) => e.path?.join('.') === `fleet.${field}`);
+    assert.deepEqual(mine.map((e) => e.extensions?.['instance_id']).sort(), [garbage, truncated, missing].sort(), `one error per failed instance on ${field}`);
+    for (const error of mine) {
+      assert.equal(error.extensions?.['code'], 'INSTANCE_UNAVAILABLE');
+      assert.ok(!error.message.includes(server.dataDir), 'no file path leaks');
+    }
+  }
+
+  const strict = await restarted.gql(`{ fleet(partial: false) { items_aggregate { aggregate { count } } } }`);
+  assert.equal(strict.data, null, 'with partial: false a failure fails the field (and the non-null parent)');
+  assert.deepEqual((strict.errors ?? []).map((e) => e.extensions?.['instance_id']).sort(), [garbage, truncated, missing].sort());
+
+  // Every healthy instance still reads correctly one by one.
+  for (const id of ids.filter((id) => ![garbage, truncated, missing].includes(id))) {
+    const one = await restarted.gql(`{ instance(id: "${id}") { items_aggregate { aggregate { count sum { n } } } } }`);
+    assert.deepEqual(one.data!['instance'].items_aggregate.aggregate, { count: 5, sum: { n: 15 } });
+  }
+});
+
+test('quarantined instances are reported, not read', async (t) => {
+  const server = await startServer(t, { migrationsDir });
+  const ids = await fleetOf(server, 3, 2);
+  // No API quarantines yet (rollouts will); mark one in the catalog the way a failed migration will.
+  const { SqliteDatabase } = await import('../../src/storage/index.js');
+  const catalog = SqliteDatabase.open(path.join(server.dataDir, 'catalog.db'), { journalMode: 'wal', busyTimeoutMs: 5000 });
+  catalog.run(`UPDATE instances SET state = 'QUARANTINED' WHERE id = ?`, [ids[1]]);
+  catalog.close();
+  const result = await server.gql(aggregateQuery());
+  assert.deepEqual(result.data!['fleet'].items_aggregate.coverage, { targeted: 3, answered: 2, failed: 1 });
+  assert.equal(result.errors?.[0]?.extensions?.['code'], 'INSTANCE_QUARANTINED');
+  assert.equal(result.errors?.[0]?.extensions?.['instance_id'], ids[1]);
+});
+
+test('cost is checked before any file is opened; concurrency and timeout are bounded', async (t) => {
+  const server = await startServer(t, { migrationsDir, fleetMaxCost: 10 });
+  await fleetOf(server, 6, 1);
+  const before = server.fleetql.instances().cacheStats();
+  const costly = await server.gql(`{ fleet { items { id } items_aggregate { aggregate { count } } } }`);
+  assert.equal(costly.errors?.[0]?.extensions?.['code'], 'QUERY_TOO_COSTLY', '6 instances × 2 fields > 10');
+  assert.equal(server.fleetql.instances().cacheStats().misses, before.misses);
+  const narrowed = await server.gql(`{ fleet(where: {labels: {_contains: {team: "red"}}}) { items { id } items_aggregate { aggregate { count } } } }`);
+  assert.equal(narrowed.errors, undefined, '3 × 2 fits');
+  for (const args of ['concurrency: 0', 'concurrency: 100000', 'timeout_ms: 0', 'timeout_ms: -5']) {
+    const bad = await server.gql(`{ fleet(${args}) { instances_matched } }`);
+    assert.equal(bad.errors?.[0]?.extensions?.['code'], 'INVALID_ARGUMENT', args);
+  }
+});
+
+test('a long fan-out does not stall single-instance requests', async (t) => {
+  const server = await startServer(t, { migrationsDir });
+  const ids = await fleetOf(server, 300, 30);
+  await server.close();
+  const cold = await startServer(t, { migrationsDir, dataDir: server.dataDir });
+  let fleetDone = false;
+  const fleet = cold.gql(`{ fleet { items_aggregate { aggregate { count } } items(order_by: [{n: desc}], limit: 5) { n } } }`).then((result) => {
+    fleetDone = true;
+    return result;
+  });
+  // Single-instance reads sent while the fan-out runs are answered before it ends.
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const single = await cold.gql(`{ instance(id: "${ids[0]}") { items_aggregate { aggregate { count } } } }`);
+  const answeredDuringFanOut = !fleetDone;
+  const result = await fleet;
+  assert.equal(result.errors, undefined);
+  assert.equal(result.data!['fleet'].items_aggregate.aggregate.count, 300 * 30);
+  assert.equal(single.data!['instance'].items_aggregate.aggregate.count, 30);
+  assert.ok(answeredDuringFanOut, 'the single-instance read was answered while the fan-out was still running');
+});
