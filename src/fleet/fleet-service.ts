@@ -90,9 +90,9 @@ export class FleetService {
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > this.#limits.concurrencyMax) {
       throw new FleetqlError('INVALID_ARGUMENT', `concurrency must be from 1 to ${this.#limits.concurrencyMax}`);
     }
-    const timeout = args.timeout_ms ?? this.#limits.instanceTimeoutMs;
+    const timeout = args.timeout_ms ?? Math.min(this.#limits.instanceTimeoutMs, this.#limits.deadlineMs);
     if (!Number.isInteger(timeout) || timeout < 1 || timeout > this.#limits.deadlineMs) {
-      throw new FleetqlError('INVALID_ARGUMENT', `timeout_ms must be from 1 to ${this.#limits.deadlineMs}`);
+      throw new FleetqlError('INVALID_ARGUMENT', `timeout_ms must be from 1 to ${this.#limits.deadlineMs} (the fleet deadline)`);
     }
     const where: InstanceFilter = { _and: [...(args.where ? [args.where] : []), ...(restrict ? [restrict] : []), { state: { _in: fannedStates } }] };
     const targets = this.#instances.list({ where, orderBy: [{ id: 'asc' }] }).map((record) => record.id);

@@ -143,3 +143,19 @@ test('a long fan-out does not stall single-instance requests', async (t) => {
   assert.equal(single.data!['instance'].items_aggregate.aggregate.count, 30);
   assert.ok(answeredDuringFanOut, 'the single-instance read was answered while the fan-out was still running');
 });
+
+test('the deadline: instances not reached in time are reported INSTANCE_TIMEOUT, the rest still answer', async (t) => {
+  const server = await startServer(t, { migrationsDir });
+  await fleetOf(server, 60, 20);
+  await server.close();
+  const hurried = await startServer(t, { migrationsDir, dataDir: server.dataDir, fleetDeadlineMs: 1 });
+  const result = await hurried.gql(aggregateQuery());
+  const { coverage, aggregate } = result.data!['fleet'].items_aggregate;
+  assert.equal(coverage.targeted, 60);
+  assert.ok(coverage.failed > 0, 'a cold fan-out over 60 instances cannot finish in 1 ms');
+  assert.equal(coverage.answered + coverage.failed, 60);
+  assert.equal(aggregate.count, coverage.answered * 20, 'the answer holds exactly the instances that answered');
+  const codes = new Set((result.errors ?? []).map((e) => e.extensions?.['code']));
+  assert.deepEqual([...codes], ['INSTANCE_TIMEOUT']);
+  assert.equal(result.errors?.length, coverage.failed);
+});
