@@ -1,2 +1,2 @@
-export { seedDemoFleet } from './seed-demo-fleet.js';
+export { seedDemoFleet, seededRandom } from './seed-demo-fleet.js';
 export type { DemoSeedResult } from './seed-demo-fleet.js';

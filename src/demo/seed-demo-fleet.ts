@@ -2,7 +2,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { InstanceService } from '../instances/index.js';
 
 /** Deterministic pseudo-random numbers (mulberry32), so every demo fleet is the same fleet. */
-function random(seed: number): () => number {
+export function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
@@ -41,7 +41,7 @@ export interface DemoSeedResult {
  * works (with empty instances) on a user's own migrations.
  */
 export async function seedDemoFleet(instances: InstanceService, epoch = Date.parse('2026-01-01T00:00:00Z')): Promise<DemoSeedResult> {
-  const next = random(20260101);
+  const next = seededRandom(20260101);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]!;
   const result: DemoSeedResult = { instances: 0, machines: 0, events: 0 };
   for (const { org, plan, apps } of orgs) {

@@ -1,9 +1,9 @@
 import { GraphQLError, Kind, responsePathAsArray, type FieldNode, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql';
 import type { FleetqlError } from '../errors.js';
 import type { FleetAnswer, FleetScope } from '../fleet/index.js';
-import { pageSize, type DataModel } from '../query/index.js';
+import type { DataModel } from '../query/index.js';
 import type { Builder, SchemaTypes } from './builder.js';
-import type { TableRefs } from './table-types.js';
+import { connectionArgs, groupsArgs, listArgs, type TableRefs } from './table-types.js';
 
 type AnyRef = any;
 type Ctx = SchemaTypes['Context'];
@@ -54,7 +54,7 @@ export function registerFleetTypes(builder: Builder, model: DataModel, refs: Map
         fields[n] = t.field({
           type: [r.row],
           description: `Rows of ${table.sql} across the fleet, ordered as asked, ties broken by _instance_id then key.`,
-          args: { where: t.arg({ type: r.boolExp }), order_by: t.arg({ type: [r.orderBy] }), limit: t.arg.int({ description: `Default ${pageSize.default}, at most ${pageSize.max}.` }), offset: t.arg.int() },
+          args: listArgs(t, r),
           resolve: async (scope: FleetScope, args: any, ctx: Ctx, info: GraphQLResolveInfo) => settle(scope, await ctx.fleet.list(scope, table, args), info, ctx),
         });
         fields[`${n}_aggregate`] = t.field({
@@ -64,22 +64,12 @@ export function registerFleetTypes(builder: Builder, model: DataModel, refs: Map
         });
         fields[`${n}_groups`] = t.field({
           type: [r.group],
-          args: {
-            grouping_keys: t.arg({ type: [r.selectColumn], required: true }),
-            where: t.arg({ type: r.boolExp }),
-            order_by: t.arg({ type: [r.groupsOrderBy] }),
-            limit: t.arg.int({ description: `Default ${pageSize.default}, at most ${pageSize.max}.` }),
-          },
+          args: groupsArgs(t, r),
           resolve: async (scope: FleetScope, args: any, ctx: Ctx, info: GraphQLResolveInfo) => settle(scope, await ctx.fleet.groups(scope, table, args), info, ctx),
         });
         fields[`${n}_connection`] = t.field({
           type: r.connection,
-          args: {
-            first: t.arg.int({ description: `Default ${pageSize.default}, at most ${pageSize.max}.` }),
-            after: t.arg.string(),
-            where: t.arg({ type: r.boolExp }),
-            order_by: t.arg({ type: [r.orderBy] }),
-          },
+          args: connectionArgs(t, r),
           resolve: async (scope: FleetScope, args: any, ctx: Ctx, info: GraphQLResolveInfo) => settle(scope, await ctx.fleet.connection(scope, table, args), info, ctx),
         });
       }

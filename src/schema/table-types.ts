@@ -40,6 +40,26 @@ export interface TableRefs {
   mutationResponse: AnyRef;
 }
 
+const pageDescription = `Default ${pageSize.default}, at most ${pageSize.max}.`;
+
+/** Arguments of a row list (`t`, array relationships), the same inside an instance and the fleet. */
+export function listArgs(t: AnyRef, r: TableRefs): Fields {
+  return { where: t.arg({ type: r.boolExp }), order_by: t.arg({ type: [r.orderBy] }), limit: t.arg.int({ description: pageDescription }), offset: t.arg.int() };
+}
+
+export function groupsArgs(t: AnyRef, r: TableRefs): Fields {
+  return {
+    grouping_keys: t.arg({ type: [r.selectColumn], required: true }),
+    where: t.arg({ type: r.boolExp }),
+    order_by: t.arg({ type: [r.groupsOrderBy] }),
+    limit: t.arg.int({ description: pageDescription }),
+  };
+}
+
+export function connectionArgs(t: AnyRef, r: TableRefs): Fields {
+  return { first: t.arg.int({ description: pageDescription }), after: t.arg.string(), where: t.arg({ type: r.boolExp }), order_by: t.arg({ type: [r.orderBy] }) };
+}
+
 /** Coverage of an answer from one instance. */
 const single = { targeted: 1, answered: 1, failed: 0 };
 
@@ -104,12 +124,6 @@ export function registerTableTypes(builder: Builder, shared: SharedTypes, model:
     const writable = table.columns.filter((c) => !c.generated);
     const summable = table.columns.filter(isSummable);
     const comparable = table.columns.filter(isComparable);
-    const listArgs = (t: AnyRef) => ({
-      where: t.arg({ type: r.boolExp }),
-      order_by: t.arg({ type: [r.orderBy] }),
-      limit: t.arg.int({ description: `Default ${pageSize.default}, at most ${pageSize.max}.` }),
-      offset: t.arg.int(),
-    });
 
     r.row.implement({
       description: `A row of ${table.sql}${table.rowidKey ? ' (no declared primary key: keyed by _rowid)' : ''}.`,
@@ -139,12 +153,7 @@ export function registerTableTypes(builder: Builder, shared: SharedTypes, model:
               : t.field({
                   type: [target.row],
                   description: `The ${relationship.target} rows that reference this row (${relationship.targetColumns.join(', ')}).`,
-                  args: {
-                    where: t.arg({ type: target.boolExp }),
-                    order_by: t.arg({ type: [target.orderBy] }),
-                    limit: t.arg.int({ description: `Default ${pageSize.default}, at most ${pageSize.max}.` }),
-                    offset: t.arg.int(),
-                  },
+                  args: listArgs(t, target),
                   resolve: (row: Row, args: Record<string, unknown>, ctx: SchemaTypes['Context']) => ctx.loaders.load(row, relationship, args),
                 });
         }
@@ -292,7 +301,7 @@ export function registerTableTypes(builder: Builder, shared: SharedTypes, model:
       [n]: t.field({
         type: [r.row],
         description: `Rows of ${table.sql}.`,
-        args: listArgs(t),
+        args: listArgs(t, r),
         resolve: (instance: InstanceRecord, args: Record<string, unknown>, ctx: SchemaTypes['Context']) => ctx.data.list(instance.id, table, args),
       }),
       [`${n}_by_pk`]: t.field({
@@ -308,23 +317,13 @@ export function registerTableTypes(builder: Builder, shared: SharedTypes, model:
       }),
       [`${n}_groups`]: t.field({
         type: [r.group],
-        args: {
-          grouping_keys: t.arg({ type: [r.selectColumn], required: true }),
-          where: t.arg({ type: r.boolExp }),
-          order_by: t.arg({ type: [r.groupsOrderBy] }),
-          limit: t.arg.int({ description: `Default ${pageSize.default}, at most ${pageSize.max}.` }),
-        },
+        args: groupsArgs(t, r),
         resolve: (instance: InstanceRecord, args: any, ctx: SchemaTypes['Context']) => ctx.data.groups(instance.id, table, args),
       }),
       [`${n}_connection`]: t.field({
         type: r.connection,
         description: 'Relay-style pages: stable opaque cursors, every row exactly once.',
-        args: {
-          first: t.arg.int({ description: `Default ${pageSize.default}, at most ${pageSize.max}.` }),
-          after: t.arg.string(),
-          where: t.arg({ type: r.boolExp }),
-          order_by: t.arg({ type: [r.orderBy] }),
-        },
+        args: connectionArgs(t, r),
         resolve: (instance: InstanceRecord, args: any, ctx: SchemaTypes['Context']) => ctx.data.connection(instance.id, table, args),
       }),
     }));

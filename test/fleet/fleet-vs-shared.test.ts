@@ -7,20 +7,10 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
 import Database from 'libsql';
+import { seededRandom } from '../../src/demo/index.js';
 import { repoRoot, startServer, type InProcessServer } from '../helpers/servers.js';
 
 const migrationsDir = path.join(repoRoot, 'test/fixtures/fleet-migrations');
-
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Item {
   id: number;
@@ -132,7 +122,7 @@ async function seed(server: InProcessServer, next: () => number, shared: Instanc
 
 test('fleet answers equal one shared database holding every instance\'s rows', async (t) => {
   const server = await startServer(t, { migrationsDir });
-  const next = random(20261125);
+  const next = seededRandom(20261125);
   const shared = new Database(':memory:');
   shared.defaultSafeIntegers(true);
   t.after(() => shared.close());
