@@ -1,4 +1,5 @@
 import type { ComparisonExp, OrderDirection } from '../sql/index.js';
+import type { RolloutStore } from './rollout-store.js';
 
 export const instanceStates = ['CREATING', 'ACTIVE', 'QUARANTINED', 'ARCHIVED', 'DESTROYING', 'DESTROYED'] as const;
 export type InstanceState = (typeof instanceStates)[number];
@@ -92,6 +93,9 @@ export interface Catalog {
   /** Migrations that have been applied to at least one instance, as they were then. */
   recordedMigrations(): RecordedMigration[];
   recordMigrations(migrations: readonly RecordedMigration[]): void;
+
+  /** Rollouts and the instances they move. */
+  readonly rollouts: RolloutStore;
 
   close(): void;
 }

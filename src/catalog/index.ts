@@ -15,3 +15,5 @@ export type {
 } from './catalog.js';
 export { LibsqlCatalog } from './libsql-catalog.js';
 export type { LibsqlCatalogOptions } from './libsql-catalog.js';
+export { activeRolloutStates, RolloutStore, rolloutStates } from './rollout-store.js';
+export type { RolloutCounts, RolloutFailure, RolloutItem, RolloutRecord, RolloutState, RolloutStrategy } from './rollout-store.js';

@@ -14,6 +14,7 @@ import type {
   RecordedMigration,
 } from './catalog.js';
 import { compileInstanceFilter, compileInstanceOrder, filterMentionsState } from './instance-filter.js';
+import { RolloutStore, rolloutSchema } from './rollout-store.js';
 
 /** The catalog's own schema, versioned with PRAGMA user_version. Append steps; never edit one. */
 const catalogSchema: readonly string[] = [
@@ -50,6 +51,7 @@ const catalogSchema: readonly string[] = [
      checksum TEXT NOT NULL,
      recorded_at TEXT NOT NULL
    ) STRICT;`,
+  rolloutSchema,
 ];
 
 interface InstanceRow {
@@ -93,10 +95,13 @@ export interface LibsqlCatalogOptions {
 export class LibsqlCatalog implements Catalog {
   readonly #db: SqliteDatabase;
   readonly #now: () => string;
+  /** Rollouts and the instances they move, in the same catalog file. */
+  readonly rollouts: RolloutStore;
 
   private constructor(db: SqliteDatabase, now: () => string) {
     this.#db = db;
     this.#now = now;
+    this.rollouts = new RolloutStore(db, now);
   }
 
   /** Opens (creating if needed) the catalog at `file` and brings its own schema up to date. */

@@ -3,7 +3,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import path from 'node:path';
 import type { Catalog, InstanceFilter, InstanceQuery, InstanceRecord, Operation } from '../catalog/index.js';
 import { FleetqlError, instanceNotFound, isFleetqlError } from '../errors.js';
-import { appliedMigrations, migrateTo, type AppliedMigration, type MigrationSet } from '../migrations/index.js';
+import { appliedMigrations, currentVersion, migrateTo, type AppliedMigration, type MigrationSet } from '../migrations/index.js';
 import { fsyncPath, removeFileAndSidecars, SqliteDatabase, StorageError, type JournalMode } from '../storage/index.js';
 import { crashPoint } from './crash-points.js';
 import { HandleCache, type HandleCacheStats } from './handle-cache.js';
@@ -132,6 +132,22 @@ export class InstanceService {
   /** The migrations recorded inside the instance's own file. */
   appliedMigrations(rawId: unknown): Promise<AppliedMigration[]> {
     return this.withInstance(rawId, (db) => appliedMigrations(db));
+  }
+
+  /**
+   * Moves an ACTIVE instance to `target` in one transaction under its lock, so a failure leaves it
+   * at the version it had (and serving). Reads the version from the file itself: an instance already
+   * there (a rollout resumed after a crash) is left alone. The catalog is the caller's to update.
+   */
+  async migrate(rawId: unknown, target: number): Promise<{ from: number; to: number }> {
+    const id = parseInstanceId(rawId);
+    return this.#locks.run(id, () =>
+      this.withInstance(id, (db) => {
+        const from = currentVersion(db);
+        if (from >= target) return { from, to: from };
+        return { from, to: migrateTo(db, this.#migrations, target, { atomic: true }) };
+      }),
+    );
   }
 
   /** Creates an instance at the head version: catalog claim, file built aside, renamed into place, committed. */

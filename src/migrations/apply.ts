@@ -43,33 +43,53 @@ function literal(value: string): string {
 }
 
 /**
- * Moves one instance from its current version to `target`, each migration in its own transaction
- * together with its record, so a failure leaves the instance at the last version that committed.
- * Returns the version reached. `from` skips reading the current version (a file being built is at
- * 0): with it, no statement is prepared, so closing the connection releases its file at once.
+ * Moves one instance from its current version to `target` and returns the version reached.
+ * Each migration runs in a transaction together with its record, so an instance is never
+ * half-migrated; with `atomic`, the whole move is one transaction, so a failure leaves the instance
+ * at the version it started from (what a rollout wants). `from` skips reading the current version
+ * (a file being built is at 0): with it, no statement is prepared, so closing the connection
+ * releases its file at once.
  */
-export function migrateTo(db: SqliteDatabase, set: MigrationSet, target: number, options: { from?: number; now?: () => string } = {}): number {
+export function migrateTo(db: SqliteDatabase, set: MigrationSet, target: number, options: { from?: number; now?: () => string; atomic?: boolean } = {}): number {
   if (target > set.head) throw new FleetqlError('MIGRATION_INVALID', `target version ${target} is past the head (${set.head})`);
   const now = options.now ?? (() => new Date().toISOString());
   db.exec(createTable);
-  let version = options.from ?? currentVersion(db);
-  while (version < target) {
+  const start = options.from ?? currentVersion(db);
+  let version = start;
+  const step = () => {
     const migration = set.get(version + 1);
     if (migration === undefined) throw new FleetqlError('MIGRATION_MISSING', `migration ${version + 1} is missing`);
+    db.exec(migration.sql);
+    db.exec(
+      `INSERT INTO ${appliedMigrationsTable} (version, name, checksum, applied_at) VALUES (${migration.version}, ${literal(migration.name)}, ${literal(migration.checksum)}, ${literal(now())})`,
+    );
+    version = migration.version;
+  };
+  const failed = (error: unknown) => {
+    if (error instanceof FleetqlError && error.code === 'MIGRATION_MISSING') return error;
+    return new FleetqlError('MIGRATION_FAILED', `migration ${version + 1} (${set.get(version + 1)?.name ?? '?'}) failed`, {
+      cause: error,
+      extensions: { version: version + 1 },
+    });
+  };
+  if (options.atomic) {
     try {
       db.transaction(() => {
-        db.exec(migration.sql);
-        db.exec(
-          `INSERT INTO ${appliedMigrationsTable} (version, name, checksum, applied_at) VALUES (${migration.version}, ${literal(migration.name)}, ${literal(migration.checksum)}, ${literal(now())})`,
-        );
+        while (version < target) step();
       });
     } catch (error) {
-      throw new FleetqlError('MIGRATION_FAILED', `migration ${migration.version} (${migration.name}) failed`, {
-        cause: error,
-        extensions: { version: migration.version },
-      });
+      const wrapped = failed(error);
+      version = start;
+      throw wrapped;
     }
-    version = migration.version;
+    return version;
+  }
+  while (version < target) {
+    try {
+      db.transaction(step);
+    } catch (error) {
+      throw failed(error);
+    }
   }
   return version;
 }

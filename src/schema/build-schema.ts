@@ -5,6 +5,7 @@ import { createBuilder } from './builder.js';
 import { registerFleetTypes } from './fleet-types.js';
 import { registerInstanceTypes } from './instance-types.js';
 import { registerMigrationTypes } from './migration-types.js';
+import { registerRolloutTypes } from './rollout-types.js';
 import { registerSharedTypes } from './shared-types.js';
 import { registerTableTypes } from './table-types.js';
 
@@ -16,6 +17,7 @@ export function buildSchema(model: DataModel, versions: readonly InstanceSchema[
   registerMigrationTypes(builder);
   const refs = registerTableTypes(builder, shared, model, versions, Instance);
   registerFleetTypes(builder, model, refs, InstancesBoolExp);
+  registerRolloutTypes(builder, InstancesBoolExp);
   return builder.toSchema();
 }
 

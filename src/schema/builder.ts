@@ -2,6 +2,7 @@ import SchemaBuilder from '@pothos/core';
 import type { GraphQLError } from 'graphql';
 import type { DataService, RelationshipLoaders } from '../data/index.js';
 import type { FleetService } from '../fleet/index.js';
+import type { RolloutService } from '../rollouts/index.js';
 import type { InstanceService } from '../instances/index.js';
 import type { MigrationSet } from '../migrations/index.js';
 
@@ -14,6 +15,9 @@ export interface Context {
   /** Made per request: batches relationship fields. */
   readonly loaders: RelationshipLoaders;
   readonly fleet: FleetService;
+  readonly rollouts: RolloutService;
+  /** Aborted when the client goes away (ends subscriptions). */
+  readonly signal?: AbortSignal;
   /** Errors of single instances in a fleet answer, added to the response beside the data. */
   readonly extraErrors: GraphQLError[];
 }

@@ -10,8 +10,9 @@ import { InstanceService } from '../instances/index.js';
 import { loadMigrations, verifyAgainstCatalog, type MigrationSet } from '../migrations/index.js';
 import { DataService, RelationshipLoaders } from '../data/index.js';
 import { FleetService } from '../fleet/index.js';
+import { RolloutService } from '../rollouts/index.js';
 import { schemaForMigrations, type Context } from '../schema/index.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger, type Logger } from '../logger.js';
 import { createMaskError } from './mask-error.js';
 import { useErrorCodes } from './use-error-codes.js';
 import { useExtraErrors } from './use-extra-errors.js';
@@ -34,11 +35,14 @@ export interface FleetqlServer {
   readonly ready: Promise<void>;
   /** The instance service, once ready (for the CLI and tests in the same process). */
   readonly instances: () => InstanceService;
+  /** The rollout service, once ready. */
+  readonly rollouts: () => RolloutService;
   /** Closes instance handles (after their current users) and the catalog. Stop accepting requests first. */
   close(): Promise<void>;
 }
 
 interface Started {
+  rollouts: RolloutService;
   catalog: Catalog;
   instances: InstanceService;
   migrations: MigrationSet;
@@ -83,6 +87,7 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
       }
       const { schema, model } = schemaForMigrations(migrations);
       const data = new DataService(model, instances);
+      const rollouts = new RolloutService({ catalog, instances, head: migrations.head, logger });
       const fleet = new FleetService(data, instances, {
         concurrencyDefault: config.fleetConcurrency,
         concurrencyMax: config.fleetMaxConcurrency,
@@ -100,9 +105,10 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
         logging: false,
         maskedErrors: { maskError: createMaskError(logger) },
         plugins: [useRequestId(), useInputDepthLimit(maxInputDepth), useExtraErrors(), useErrorCodes()],
-        context: ({ request }) => ({ instances, migrations, data, fleet, loaders: new RelationshipLoaders(data), extraErrors: [], requestId: requestIdOf(request) }),
+        context: ({ request }) => ({ instances, migrations, data, fleet, rollouts, loaders: new RelationshipLoaders(data), extraErrors: [], requestId: requestIdOf(request), signal: request.signal }),
       });
-      started = { catalog, instances, migrations, yoga };
+      started = { catalog, instances, migrations, yoga, rollouts };
+      rollouts.resumeInterrupted();
       logger.info('ready', { migrations_head: migrations.head, data: config.dataDir });
     } catch (error) {
       catalog.close();
@@ -130,10 +136,15 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
       if (started === undefined) throw new Error('fleetql is not ready');
       return started.instances;
     },
+    rollouts: () => {
+      if (started === undefined) throw new Error('fleetql is not ready');
+      return started.rollouts;
+    },
     async close() {
       closing = true;
       await ready.catch(() => undefined);
       if (started === undefined) return;
+      await started.rollouts.close();
       await started.instances.close();
       started.catalog.close();
       started = undefined;

@@ -1,4 +1,4 @@
 export { createFleetqlServer, graphqlEndpoint } from './fleetql-server.js';
 export type { FleetqlServer } from './fleetql-server.js';
-export { createLogger } from './logger.js';
-export type { Logger, LogLevel } from './logger.js';
+export { createLogger } from '../logger.js';
+export type { Logger, LogLevel } from '../logger.js';

@@ -1,5 +1,5 @@
 import { GraphQLError } from 'graphql';
-import type { Logger } from './logger.js';
+import type { Logger } from '../logger.js';
 
 /**
  * Errors made for clients (GraphQLErrors, fleetql's coded errors among them) pass; anything else

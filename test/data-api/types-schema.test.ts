@@ -217,6 +217,87 @@ test('order: asc puts nulls last, desc first, and the explicit variants', async 
   assert.deepEqual(await order('desc_nulls_last'), [3, 2, 1, null, null]);
 });
 
+test('nullable columns: cursor paging in every direction, distinct counts and groups', async (t) => {
+  const server = await start(t);
+  const levels = [2, null, 1, 2, null, 3, 1, null, 2, 3, null];
+  const objects = levels.map((level, k) => ({ line: `line-${String(k).padStart(2, '0')}`, level }));
+  ok(await server.gql(`mutation($objects: [log_lines_insert_input!]!) { insert_log_lines(instance_id: "types", objects: $objects) { affected_rows } }`, { objects }));
+  const rank = (direction: string) => (level: number | null) => {
+    const nullsFirst = direction === 'desc' || direction.endsWith('nulls_first');
+    if (level === null) return nullsFirst ? -Infinity : Infinity;
+    return direction.startsWith('desc') ? -level : level;
+  };
+  for (const direction of ['asc', 'asc_nulls_first', 'asc_nulls_last', 'desc', 'desc_nulls_first', 'desc_nulls_last']) {
+    const seen: Array<{ line: string; level: number | null }> = [];
+    let after: string | null = null;
+    for (let page = 0; page < 20; page++) {
+      const connection: any = (
+        await readInstance(server, 'types', `log_lines_connection(first: 2, after: $after, order_by: [{level: ${direction}}]) { edges { node { line level } } pageInfo { hasNextPage endCursor } }`, { after }, '$after: String')
+      ).log_lines_connection;
+      seen.push(...connection.edges.map((e: { node: { line: string; level: number | null } }) => e.node));
+      if (!connection.pageInfo.hasNextPage) break;
+      after = connection.pageInfo.endCursor;
+    }
+    assert.deepEqual(
+      seen.map((r) => r.line).sort(),
+      objects.map((o) => o.line),
+      `${direction}: every row exactly once across pages, nulls included`,
+    );
+    const order = rank(direction);
+    assert.deepEqual(
+      seen.map((r) => r.level),
+      [...levels].sort((a, b) => order(a) - order(b)),
+      `${direction}: in order, nulls where ${direction} puts them`,
+    );
+    for (let i = 1; i < seen.length; i++) {
+      if (seen[i - 1]!.level === seen[i]!.level) assert.ok(seen[i - 1]!.line < seen[i]!.line, `${direction}: ties in insertion (rowid) order`);
+    }
+  }
+
+  const agg = await readInstance(
+    server,
+    'types',
+    `log_lines_aggregate { aggregate { count values: count(columns: [level]) distinct: count(columns: [level], distinct: true) sum { level } avg { level } min { level } max { level } } }
+     log_lines_groups(grouping_keys: [level], order_by: [{level: asc}]) { group_key { level } group_aggregate { count } }
+     nullsFirst: log_lines_groups(grouping_keys: [level], order_by: [{level: desc}]) { group_key { level } }`,
+  );
+  const present = levels.filter((l): l is number => l !== null);
+  assert.deepEqual(agg.log_lines_aggregate.aggregate, {
+    count: levels.length,
+    values: present.length,
+    distinct: new Set(present).size,
+    sum: { level: present.reduce((a, b) => a + b, 0) },
+    avg: { level: present.reduce((a, b) => a + b, 0) / present.length },
+    min: { level: 1 },
+    max: { level: 3 },
+  });
+  assert.deepEqual(agg.log_lines_groups, [
+    { group_key: { level: 1 }, group_aggregate: { count: 2 } },
+    { group_key: { level: 2 }, group_aggregate: { count: 3 } },
+    { group_key: { level: 3 }, group_aggregate: { count: 2 } },
+    { group_key: { level: null }, group_aggregate: { count: 4 } },
+  ], 'null is a group of its own, last in asc');
+  assert.deepEqual(
+    agg.nullsFirst.map((g: { group_key: { level: number | null } }) => g.group_key.level),
+    [null, 3, 2, 1],
+  );
+  const filters = await readInstance(
+    server,
+    'types',
+    `none: log_lines(where: {level: {_in: []}}) { line }
+     all: log_lines_aggregate(where: {level: {_nin: []}}) { aggregate { count } }
+     notTwo: log_lines_aggregate(where: {level: {_neq: 2}}) { aggregate { count } }
+     notIn: log_lines_aggregate(where: {level: {_nin: [1, 2]}}) { aggregate { count } }
+     isNull: log_lines_aggregate(where: {level: {_is_null: true}}) { aggregate { count } }`,
+  );
+  assert.deepEqual(filters.none, [], '_in: [] matches nothing');
+  // As in SQL (and Hasura on PostgreSQL), comparisons never match null: _neq / _nin leave null rows out.
+  assert.equal(filters.notTwo.aggregate.count, present.filter((l) => l !== 2).length);
+  assert.equal(filters.notIn.aggregate.count, present.filter((l) => l !== 1 && l !== 2).length);
+  assert.equal(filters.isNull.aggregate.count, levels.length - present.length);
+  assert.ok([levels.length, present.length].includes(filters.all.aggregate.count), `_nin: [] keeps every row (or every non-null one), got ${filters.all.aggregate.count}`);
+});
+
 test('a composite primary key: by_pk, by_pk mutations, conflicts and paging', async (t) => {
   const server = await start(t);
   assert.deepEqual(Object.fromEntries(await fieldArgs(server, 'Instance', 'memberships_by_pk')), { org: 'String!', user_id: 'BigInt!' });

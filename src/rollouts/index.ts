@@ -1,0 +1,2 @@
+export { defaultStrategy, RolloutService } from './rollout-service.js';
+export type { RolloutView } from './rollout-service.js';

@@ -1,0 +1,227 @@
+import { EventEmitter, on } from 'node:events';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import type { Catalog, InstanceFilter, RolloutCounts, RolloutFailure, RolloutRecord, RolloutState, RolloutStrategy } from '../catalog/index.js';
+import { FleetqlError, isFleetqlError } from '../errors.js';
+import type { InstanceService } from '../instances/index.js';
+import type { Logger } from '../logger.js';
+
+/** What a client may give for a strategy; missing fields take these defaults. */
+export const defaultStrategy: RolloutStrategy = { canary: 1, batch_size: 100, concurrency: 4, max_failures: 0, pause_after_canary: false };
+
+export interface RolloutView extends RolloutRecord {
+  readonly counts: RolloutCounts;
+  readonly failures: readonly RolloutFailure[];
+}
+
+/** How long one runner may hold the event loop before yielding to requests. */
+const sliceMs = 4;
+
+function validStrategy(input: Partial<Record<keyof RolloutStrategy, unknown>> | null | undefined): RolloutStrategy {
+  const strategy = { ...defaultStrategy, ...Object.fromEntries(Object.entries(input ?? {}).filter(([, v]) => v !== null && v !== undefined)) } as RolloutStrategy;
+  const check = (name: keyof RolloutStrategy, min: number, max: number) => {
+    const value = strategy[name] as number;
+    if (!Number.isInteger(value) || value < min || value > max) throw new FleetqlError('INVALID_ARGUMENT', `strategy.${name} must be from ${min} to ${max}`);
+  };
+  check('canary', 0, 100_000);
+  check('batch_size', 1, 100_000);
+  check('concurrency', 1, 64);
+  check('max_failures', 0, 1_000_000);
+  return strategy;
+}
+
+/**
+ * Migration rollouts across the fleet: the instances a filter selects move to a target version in
+ * waves (a canary wave, then batches), each instance in one transaction of its own, failures
+ * recorded and counted against a budget that pauses the rollout. State lives in the catalog, so a
+ * restart resumes RUNNING rollouts where they were; an instance already at the target (migrated
+ * just before a crash) is recognised from its own file and only recorded.
+ */
+export class RolloutService {
+  readonly #catalog: Catalog;
+  readonly #instances: InstanceService;
+  readonly #head: number;
+  readonly #logger: Logger;
+  readonly #runners = new Map<number, Promise<void>>();
+  readonly #events = new EventEmitter();
+  #closed = false;
+
+  constructor(options: { catalog: Catalog; instances: InstanceService; head: number; logger: Logger }) {
+    this.#catalog = options.catalog;
+    this.#instances = options.instances;
+    this.#head = options.head;
+    this.#logger = options.logger;
+    this.#events.setMaxListeners(0);
+  }
+
+  view(id: number): RolloutView {
+    const record = this.#catalog.rollouts.get(id);
+    if (record === undefined) throw new FleetqlError('ROLLOUT_NOT_FOUND', `rollout ${id} not found`, { extensions: { rollout_id: String(id) } });
+    return { ...record, counts: this.#catalog.rollouts.counts(id), failures: this.#catalog.rollouts.failures(id, 1000) };
+  }
+
+  list(options: { states?: readonly RolloutState[] | undefined; limit: number; offset: number }): RolloutRecord[] {
+    return this.#catalog.rollouts.list(options);
+  }
+
+  counts(id: number): RolloutCounts {
+    return this.#catalog.rollouts.counts(id);
+  }
+
+  failures(id: number): RolloutFailure[] {
+    return this.#catalog.rollouts.failures(id, 1000);
+  }
+
+  start(target: number, where: InstanceFilter | null | undefined, strategyInput: Partial<Record<keyof RolloutStrategy, unknown>> | null | undefined): RolloutView {
+    if (!Number.isInteger(target) || target < 1 || target > this.#head) {
+      throw new FleetqlError('INVALID_ARGUMENT', `target_version must be from 1 to the head (${this.#head})`);
+    }
+    const strategy = validStrategy(strategyInput);
+    const selected = this.#instances.list({
+      where: { _and: [...(where ? [where] : []), { state: { _eq: 'ACTIVE' } }, { schema_version: { _lt: target } }] },
+      orderBy: [{ id: 'asc' }],
+    });
+    const items = selected.map((record, index) => ({
+      instance_id: record.id,
+      from_version: record.schema_version,
+      wave: index < strategy.canary ? 0 : 1 + Math.floor((index - strategy.canary) / strategy.batch_size),
+    }));
+    const record = this.#catalog.rollouts.create(target, where ?? null, strategy, items);
+    this.#logger.info('rollout started', { rollout_id: record.id, target_version: target, instances: items.length });
+    this.#setState(record.id, 'RUNNING');
+    this.#run(record.id);
+    return this.view(record.id);
+  }
+
+  pause(id: number): RolloutView {
+    const { state } = this.view(id);
+    if (state === 'RUNNING' || state === 'PENDING') this.#setState(id, 'PAUSED', 'paused by request');
+    else if (state !== 'PAUSED') throw new FleetqlError('INVALID_ARGUMENT', `rollout ${id} is ${state} and cannot be paused`);
+    return this.view(id);
+  }
+
+  /** Resumes a paused (or failed) rollout; its failed instances are tried again. */
+  resume(id: number): RolloutView {
+    const { state } = this.view(id);
+    if (state === 'COMPLETED' || state === 'ABORTED') throw new FleetqlError('INVALID_ARGUMENT', `rollout ${id} is ${state} and cannot be resumed`);
+    if (state !== 'RUNNING') {
+      this.#catalog.rollouts.retryFailed(id);
+      this.#setState(id, 'RUNNING');
+    }
+    this.#run(id);
+    return this.view(id);
+  }
+
+  /** Stops a rollout for good: instances already migrated stay migrated, the rest are skipped. */
+  async abort(id: number): Promise<RolloutView> {
+    const { state } = this.view(id);
+    if (state === 'COMPLETED' || state === 'ABORTED') throw new FleetqlError('INVALID_ARGUMENT', `rollout ${id} is ${state} and cannot be aborted`);
+    this.#setState(id, 'ABORTED', 'aborted by request');
+    await this.#runners.get(id);
+    this.#catalog.rollouts.skipPending(id, 'rollout aborted');
+    this.#emit(id);
+    return this.view(id);
+  }
+
+  /** Picks up the rollouts a previous process left running. */
+  resumeInterrupted(): number[] {
+    const ids = this.#catalog.rollouts.running().map((r) => r.id);
+    for (const id of ids) {
+      this.#setState(id, 'RUNNING');
+      this.#run(id);
+    }
+    if (ids.length > 0) this.#logger.warn('resumed rollouts interrupted by a restart', { rollout_ids: ids });
+    return ids;
+  }
+
+  /** Progress events of one rollout, for the subscription: the view after every change. */
+  async *progress(id: number, signal?: AbortSignal): AsyncGenerator<RolloutView> {
+    yield this.view(id);
+    const terminal = (state: RolloutState) => state === 'COMPLETED' || state === 'ABORTED';
+    if (terminal(this.view(id).state)) return;
+    for await (const _ of on(this.#events, `rollout:${id}`, signal ? { signal } : {})) {
+      const view = this.view(id);
+      yield view;
+      if (terminal(view.state)) return;
+    }
+  }
+
+  /** Waits for a rollout's runner to stop (finished, paused or aborted); for tests and shutdown. */
+  async settled(id: number): Promise<RolloutView> {
+    await this.#runners.get(id);
+    return this.view(id);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.all(this.#runners.values());
+  }
+
+  #setState(id: number, state: RolloutState, reason: string | null = null): void {
+    this.#catalog.rollouts.setState(id, state, reason);
+    this.#emit(id);
+  }
+
+  #emit(id: number): void {
+    this.#events.emit(`rollout:${id}`);
+  }
+
+  #run(id: number): void {
+    if (this.#runners.has(id)) return;
+    const runner = this.#drive(id)
+      .catch((error: unknown) => {
+        this.#logger.error('rollout runner failed', { rollout_id: id, error });
+        this.#setState(id, 'PAUSED', 'internal error; see the server log');
+      })
+      .finally(() => this.#runners.delete(id));
+    this.#runners.set(id, runner);
+  }
+
+  async #drive(id: number): Promise<void> {
+    let sliceStart = performance.now();
+    for (;;) {
+      const record = this.#catalog.rollouts.get(id)!;
+      if (record.state !== 'RUNNING' || this.#closed) return;
+      const { strategy } = record;
+      const next = this.#catalog.rollouts.nextPending(id, strategy.concurrency);
+      if (next === undefined) {
+        const counts = this.#catalog.rollouts.counts(id);
+        this.#setState(id, counts.failed === 0 ? 'COMPLETED' : 'FAILED', counts.failed === 0 ? null : `${counts.failed} instance(s) failed`);
+        this.#logger.info('rollout finished', { rollout_id: id, ...counts });
+        return;
+      }
+      await Promise.all(next.items.map((item) => this.#migrateOne(id, record.target_version, item.instance_id)));
+      this.#emit(id);
+      const counts = this.#catalog.rollouts.counts(id);
+      if (counts.failed > strategy.max_failures) {
+        this.#setState(id, 'PAUSED', `${counts.failed} failure(s), more than max_failures ${strategy.max_failures}`);
+        return;
+      }
+      const waveDone = next.wave === 0 && this.#catalog.rollouts.nextPending(id, 1)?.wave !== 0;
+      if (waveDone && strategy.pause_after_canary && strategy.canary > 0) {
+        this.#setState(id, 'PAUSED', 'canary wave done');
+        return;
+      }
+      if (performance.now() - sliceStart > sliceMs) {
+        await nextTurn();
+        sliceStart = performance.now();
+      }
+    }
+  }
+
+  async #migrateOne(id: number, target: number, instanceId: string): Promise<void> {
+    try {
+      const { to } = await this.#instances.migrate(instanceId, target);
+      this.#catalog.rollouts.completeInstance(id, instanceId, to);
+    } catch (error) {
+      if (isFleetqlError(error, 'INSTANCE_NOT_FOUND')) {
+        this.#catalog.rollouts.skipInstance(id, instanceId, 'the instance no longer exists');
+        return;
+      }
+      const code = isFleetqlError(error) ? error.code : 'INTERNAL_SERVER_ERROR';
+      const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : '';
+      const message = isFleetqlError(error) ? `${error.message}${cause}` : 'unexpected error; see the server log';
+      if (!isFleetqlError(error)) this.#logger.error('rollout: unexpected error migrating an instance', { rollout_id: id, instance_id: instanceId, error });
+      this.#catalog.rollouts.failInstance(id, instanceId, code, message);
+    }
+  }
+}

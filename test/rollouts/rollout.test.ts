@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { repoRoot, startServer, tempDir, type InProcessServer } from '../helpers/servers.js';
+
+const baseMigration = path.join(repoRoot, 'test/fixtures/fleet-migrations/0001_create_items.sql');
+
+/** A migrations dir at version 1 (items), and a function adding later versions to it. */
+function migrations(t: Parameters<typeof tempDir>[0]): { dir: string; add: (name: string, sql: string) => void } {
+  const dir = tempDir(t);
+  fs.copyFileSync(baseMigration, path.join(dir, '0001_create_items.sql'));
+  return { dir, add: (name, sql) => fs.writeFileSync(path.join(dir, name), sql) };
+}
+
+async function createFleet(server: InProcessServer, ids: readonly string[], items: (id: string, index: number) => string): Promise<void> {
+  for (let i = 0; i < ids.length; i += 50) {
+    const batch = ids.slice(i, i + 50);
+    const mutation = batch.map((id, j) => `c${j}: create_instance(id: "${id}", labels: {tier: "${(i + j) % 2 ? 'odd' : 'even'}"}) { id } i${j}: insert_items(instance_id: "${id}", objects: [${items(id, i + j)}]) { affected_rows }`).join('\n');
+    const result = await server.gql(`mutation { ${mutation} }`);
+    assert.equal(result.errors, undefined, JSON.stringify(result.errors?.slice(0, 2)));
+  }
+}
+
+const rolloutFields = 'id state target_version pause_reason counts { total done failed skipped remaining } failures { instance_id wave code message }';
+
+async function waitWhileRunning(server: InProcessServer, id: string): Promise<Record<string, any>> {
+  await server.fleetql.rollouts().settled(Number(id));
+  const result = await server.gql(`{ rollout(id: "${id}") { ${rolloutFields} } }`);
+  assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+  return result.data!['rollout'];
+}
+
+test('a rollout over 500 instances pauses on failures, keeps failed instances serving at their old version, and completes once they are fixed', async (t) => {
+  const { dir, add } = migrations(t);
+  const first = await startServer(t, { migrationsDir: dir });
+  const ids = Array.from({ length: 500 }, (_, i) => `svc-${String(i).padStart(3, '0')}`);
+  // Every 25th instance holds a duplicate value that the coming unique index rejects.
+  const bad = new Set(ids.filter((_, i) => i % 25 === 7));
+  await createFleet(first, ids, (id) => `{id: 1, n: 1, s: "a"}, {id: 2, n: 2, s: "${bad.has(id) ? 'a' : 'b'}"}`);
+  await first.close();
+
+  add('0002_unique_s.sql', 'CREATE UNIQUE INDEX items_unique_s ON items (s);\n');
+  const server = await startServer(t, { migrationsDir: dir, dataDir: first.dataDir });
+  const versions = await server.gql(`{ migrations { version instances is_head } }`);
+  assert.deepEqual(versions.data!['migrations'], [
+    { version: 1, instances: 500, is_head: false },
+    { version: 2, instances: 0, is_head: true },
+  ]);
+
+  const started = await server.gql(`mutation { start_rollout(target_version: 2, strategy: {canary: 5, batch_size: 100, concurrency: 8, max_failures: 3}) { ${rolloutFields} } }`);
+  assert.equal(started.errors, undefined, JSON.stringify(started.errors));
+  const id = started.data!['start_rollout'].id as string;
+  assert.equal(started.data!['start_rollout'].counts.total, 500);
+
+  // Reads keep answering while it runs, and a fleet query over the mixed fleet stays exact.
+  const during = await server.gql(`{ fleet { items_aggregate { aggregate { count sum { n } } coverage { failed } } } }`);
+  assert.deepEqual(during.data!['fleet'].items_aggregate, { aggregate: { count: 1000, sum: { n: 1500 } }, coverage: { failed: 0 } });
+
+  const paused = await waitWhileRunning(server, id);
+  assert.equal(paused.state, 'PAUSED');
+  assert.match(paused.pause_reason, /more than max_failures 3/);
+  assert.ok(paused.counts.failed >= 4, `failed ${paused.counts.failed}`);
+  assert.ok(paused.counts.remaining > 0, 'it paused before the end');
+  for (const failure of paused.failures) {
+    assert.ok(bad.has(failure.instance_id), `${failure.instance_id} is one of the bad ones`);
+    assert.equal(failure.code, 'MIGRATION_FAILED');
+    assert.match(failure.message, /UNIQUE/);
+  }
+  const failedId = paused.failures[0].instance_id as string;
+  const failedNow = await server.gql(`{ instance(id: "${failedId}") { schema_version migrations_applied { version } items(order_by: [{id: asc}]) { id s } } }`);
+  assert.deepEqual(failedNow.data!['instance'], { schema_version: 1, migrations_applied: [{ version: 1 }], items: [{ id: 1, s: 'a' }, { id: 2, s: 'a' }] }, 'rolled back to its old version, still served');
+
+  // A second rollout over instances this one holds is refused.
+  const conflict = await server.gql(`mutation { start_rollout(target_version: 2, where: {labels: {_contains: {tier: "odd"}}}) { id } }`);
+  assert.equal(conflict.errors?.[0]?.extensions?.['code'], 'ROLLOUT_CONFLICT');
+
+  // Fix the data of every bad instance through the API, then resume.
+  for (const badId of bad) {
+    const fixed = await server.gql(`mutation { update_items_by_pk(instance_id: "${badId}", pk_columns: {id: 2}, _set: {s: "fixed"}) { s } }`);
+    assert.equal(fixed.errors, undefined);
+  }
+  const resumed = await server.gql(`mutation { resume_rollout(id: "${id}") { state } }`);
+  assert.equal(resumed.data!['resume_rollout'].state, 'RUNNING');
+  const done = await waitWhileRunning(server, id);
+  assert.equal(done.state, 'COMPLETED');
+  assert.deepEqual(done.counts, { total: 500, done: 500, failed: 0, skipped: 0, remaining: 0 });
+  assert.deepEqual(done.failures, []);
+
+  const atTarget = await server.gql(`{ instances_aggregate(where: {schema_version: {_eq: 2}}) { aggregate { count } } migrations { version instances } }`);
+  assert.equal(atTarget.data!['instances_aggregate'].aggregate.count, 500);
+  assert.deepEqual(atTarget.data!['migrations'], [
+    { version: 1, instances: 0 },
+    { version: 2, instances: 500 },
+  ]);
+  const check = await server.gql(`{ instance(id: "${failedId}") { schema_version migrations_applied { version } } }`);
+  assert.deepEqual(check.data!['instance'], { schema_version: 2, migrations_applied: [{ version: 1 }, { version: 2 }] });
+  // The index is really there: a duplicate is now refused.
+  const dup = await server.gql(`mutation { insert_items(instance_id: "${failedId}", objects: [{id: 3, s: "fixed"}]) { affected_rows } }`);
+  assert.equal(dup.errors?.[0]?.extensions?.['code'], 'CONSTRAINT_VIOLATION');
+});
+
+test('pause, resume, abort, canary pause, bad arguments', async (t) => {
+  const { dir, add } = migrations(t);
+  const first = await startServer(t, { migrationsDir: dir });
+  const ids = Array.from({ length: 40 }, (_, i) => `app-${String(i).padStart(2, '0')}`);
+  await createFleet(first, ids, () => `{id: 1, n: 1}`);
+  await first.close();
+  add('0002_add_note.sql', 'ALTER TABLE items ADD COLUMN note TEXT;\n');
+  const server = await startServer(t, { migrationsDir: dir, dataDir: first.dataDir });
+
+  for (const [args, code] of [
+    ['target_version: 3', 'INVALID_ARGUMENT'],
+    ['target_version: 0', 'INVALID_ARGUMENT'],
+    ['target_version: 2, strategy: {batch_size: 0}', 'INVALID_ARGUMENT'],
+    ['target_version: 2, strategy: {concurrency: 1000}', 'INVALID_ARGUMENT'],
+  ] as const) {
+    const bad = await server.gql(`mutation { start_rollout(${args}) { id } }`);
+    assert.equal(bad.errors?.[0]?.extensions?.['code'], code, args);
+  }
+  assert.equal((await server.gql(`{ rollout(id: "999") { id } }`)).errors?.[0]?.extensions?.['code'], 'ROLLOUT_NOT_FOUND');
+  assert.equal((await server.gql(`{ rollout(id: "x") { id } }`)).errors?.[0]?.extensions?.['code'], 'ROLLOUT_NOT_FOUND');
+
+  const canary = await server.gql(`mutation { start_rollout(target_version: 2, where: {labels: {_contains: {tier: "even"}}}, strategy: {canary: 3, batch_size: 5, pause_after_canary: true}) { id counts { total } } }`);
+  const id = canary.data!['start_rollout'].id as string;
+  assert.equal(canary.data!['start_rollout'].counts.total, 20, 'only the even tier');
+  const afterCanary = await waitWhileRunning(server, id);
+  assert.equal(afterCanary.state, 'PAUSED');
+  assert.equal(afterCanary.pause_reason, 'canary wave done');
+  assert.equal(afterCanary.counts.done, 3);
+
+  const aborted = await server.gql(`mutation { abort_rollout(id: "${id}") { state counts { done skipped remaining } } }`);
+  assert.deepEqual(aborted.data!['abort_rollout'], { state: 'ABORTED', counts: { done: 3, skipped: 17, remaining: 0 } });
+  assert.equal((await server.gql(`mutation { resume_rollout(id: "${id}") { id } }`)).errors?.[0]?.extensions?.['code'], 'INVALID_ARGUMENT');
+
+  // The aborted rollout no longer holds its instances: a new one covers the rest of the fleet.
+  const all = await server.gql(`mutation { start_rollout(target_version: 2, strategy: {batch_size: 10}) { id counts { total } } }`);
+  assert.equal(all.data!['start_rollout'].counts.total, 37, 'instances already at 2 are not selected');
+  const finished = await waitWhileRunning(server, all.data!['start_rollout'].id);
+  assert.equal(finished.state, 'COMPLETED');
+  const listed = await server.gql(`{ rollouts { id state } completed: rollouts(state: [COMPLETED]) { id } }`);
+  assert.deepEqual(listed.data!['rollouts'].map((r: any) => r.state), ['COMPLETED', 'ABORTED']);
+  assert.equal(listed.data!['completed'].length, 1);
+  const notes = await server.gql(`{ fleet { items_aggregate(where: {note: {_is_null: true}}) { aggregate { count } } } instances_aggregate(where: {schema_version: {_eq: 2}}) { aggregate { count } } }`);
+  assert.equal(notes.data!['fleet'].items_aggregate.aggregate.count, 40);
+  assert.equal(notes.data!['instances_aggregate'].aggregate.count, 40);
+});
