@@ -15,6 +15,7 @@ export interface RolloutView extends RolloutRecord {
 
 /** How long one runner may hold the event loop before yielding to requests. */
 const sliceMs = 4;
+const progressEveryMs = 100;
 
 function validStrategy(input: Partial<Record<keyof RolloutStrategy, unknown>> | null | undefined): RolloutStrategy {
   const strategy = { ...defaultStrategy, ...Object.fromEntries(Object.entries(input ?? {}).filter(([, v]) => v !== null && v !== undefined)) } as RolloutStrategy;
@@ -178,6 +179,7 @@ export class RolloutService {
 
   async #drive(id: number): Promise<void> {
     let sliceStart = performance.now();
+    let lastEmit = 0;
     for (;;) {
       const record = this.#catalog.rollouts.get(id)!;
       if (record.state !== 'RUNNING' || this.#closed) return;
@@ -190,7 +192,11 @@ export class RolloutService {
         return;
       }
       await Promise.all(next.items.map((item) => this.#migrateOne(id, record.target_version, item.instance_id)));
-      this.#emit(id);
+      // Progress is told at most every 100 ms (state changes always): watchers need no more.
+      if (performance.now() - lastEmit > progressEveryMs) {
+        this.#emit(id);
+        lastEmit = performance.now();
+      }
       const counts = this.#catalog.rollouts.counts(id);
       if (counts.failed > strategy.max_failures) {
         this.#setState(id, 'PAUSED', `${counts.failed} failure(s), more than max_failures ${strategy.max_failures}`);

@@ -145,3 +145,34 @@ test('pause, resume, abort, canary pause, bad arguments', async (t) => {
   assert.equal(notes.data!['fleet'].items_aggregate.aggregate.count, 40);
   assert.equal(notes.data!['instances_aggregate'].aggregate.count, 40);
 });
+
+test('rollout_progress streams the rollout over SSE until it completes', async (t) => {
+  const { dir, add } = migrations(t);
+  const first = await startServer(t, { migrationsDir: dir });
+  await createFleet(first, Array.from({ length: 30 }, (_, i) => `sse-${i}`), () => `{id: 1}`);
+  await first.close();
+  add('0002_add_note.sql', 'ALTER TABLE items ADD COLUMN note TEXT;\n');
+  const server = await startServer(t, { migrationsDir: dir, dataDir: first.dataDir });
+  const started = await server.gql(`mutation { start_rollout(target_version: 2, strategy: {canary: 2, batch_size: 5, concurrency: 1, pause_after_canary: true}) { id } }`);
+  const id = started.data!['start_rollout'].id as string;
+  const response = await fetch(server.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+    body: JSON.stringify({ query: `subscription { rollout_progress(id: "${id}") { state counts { done remaining } } }` }),
+  });
+  assert.equal(response.status, 200);
+  assert.match(response.headers.get('content-type') ?? '', /text\/event-stream/);
+  await server.fleetql.rollouts().settled(Number(id)); // paused after the canary
+  assert.equal((await server.gql(`mutation { resume_rollout(id: "${id}") { state } }`)).data!['resume_rollout'].state, 'RUNNING');
+  let text = '';
+  const decoder = new TextDecoder();
+  const reader = response.body!.getReader();
+  for (let read = await reader.read(); !read.done; read = await reader.read()) text += decoder.decode(read.value);
+  const events = text
+    .split('\n')
+    .filter((line) => line.startsWith('data: {'))
+    .map((line) => JSON.parse(line.slice(6)).data.rollout_progress);
+  assert.ok(events.length >= 2, `${events.length} events`);
+  assert.ok(events.some((e) => e.state === 'PAUSED'), 'the canary pause was seen');
+  assert.deepEqual(events.at(-1), { state: 'COMPLETED', counts: { done: 30, remaining: 0 } }, 'the stream ends with the completed rollout');
+});
