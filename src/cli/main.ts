@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 import { FleetqlError } from '../errors.js';
+import { ClientError } from './client.js';
+import { rolloutCommand } from './rollout.js';
 import { schemaPrint, schemaPrintHelp } from './schema-print.js';
 import { serve, serveHelp } from './serve.js';
 
@@ -8,6 +10,7 @@ const help = `Usage: fleetql <command>
 Commands:
   serve          start the GraphQL gateway (fleetql serve --help)
   schema print   write schema/schema.graphql from the migrations
+  rollout …      start, watch, pause, resume, abort migration rollouts (fleetql rollout --help)
 `;
 
 async function main(argv: string[]): Promise<number | undefined> {
@@ -15,9 +18,14 @@ async function main(argv: string[]): Promise<number | undefined> {
   const wantsHelp = rest.includes('--help') || rest.includes('-h');
   switch (command) {
     case 'serve':
-      if (wantsHelp) return void process.stdout.write(serveHelp), 0;
+      if (wantsHelp) {
+        process.stdout.write(serveHelp);
+        return 0;
+      }
       await serve(rest, process.env);
       return undefined;
+    case 'rollout':
+      return rolloutCommand(rest, process.env);
     case 'schema': {
       const [sub, ...args] = rest;
       if (sub !== 'print' || wantsHelp) {
@@ -42,7 +50,12 @@ main(process.argv.slice(2)).then(
     if (code !== undefined) process.exitCode = code;
   },
   (error: unknown) => {
-    const message = error instanceof FleetqlError ? `${error.code}: ${error.message}` : error instanceof Error ? (error.stack ?? error.message) : String(error);
+    const message =
+      error instanceof FleetqlError || error instanceof ClientError
+        ? `${error.code}: ${error.message}`
+        : error instanceof Error
+          ? (error.stack ?? error.message)
+          : String(error);
     process.stderr.write(`fleetql: ${message}\n`);
     process.exit(1);
   },

@@ -1,0 +1,59 @@
+/** A small GraphQL-over-HTTP client for operator commands that talk to a running fleetql. */
+export interface GraphQLClient {
+  request<T = Record<string, any>>(query: string, variables?: Record<string, unknown>): Promise<T>;
+  /** A subscription over SSE: one parsed `data` payload per event, until the server ends the stream. */
+  subscribe<T = Record<string, any>>(query: string, variables?: Record<string, unknown>): AsyncGenerator<T>;
+}
+
+export class ClientError extends Error {
+  readonly code: string;
+  constructor(message: string, code: string) {
+    super(message);
+    this.name = 'ClientError';
+    this.code = code;
+  }
+}
+
+function raise(errors: Array<{ message: string; extensions?: { code?: string } }>): never {
+  const first = errors[0]!;
+  throw new ClientError(first.message, first.extensions?.code ?? 'UNKNOWN');
+}
+
+export function createClient(url: string, headers: Record<string, string> = {}): GraphQLClient {
+  const post = (query: string, variables: Record<string, unknown> | undefined, accept: string) =>
+    fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept, ...headers }, body: JSON.stringify({ query, variables }) }).catch((error: unknown) => {
+      throw new ClientError(`cannot reach fleetql at ${url}: ${error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error)}`, 'UNREACHABLE');
+    });
+  return {
+    async request<T>(query: string, variables?: Record<string, unknown>): Promise<T> {
+      const response = await post(query, variables, 'application/graphql-response+json, application/json');
+      const body = (await response.json()) as { data?: T; errors?: Array<{ message: string; extensions?: { code?: string } }> };
+      if (body.errors && body.errors.length > 0) raise(body.errors);
+      return body.data as T;
+    },
+    async *subscribe<T>(query: string, variables?: Record<string, unknown>): AsyncGenerator<T> {
+      const response = await post(query, variables, 'text/event-stream');
+      if (!response.ok || response.body === null) throw new ClientError(`subscription failed with HTTP ${response.status}`, 'SUBSCRIPTION_FAILED');
+      const reader = response.body.getReader();
+      const decoder = new TextDecoder();
+      let buffer = '';
+      for (let read = await reader.read(); !read.done; read = await reader.read()) {
+        buffer += decoder.decode(read.value, { stream: true });
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const event = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const data = event
+            .split('\n')
+            .filter((line) => line.startsWith('data:'))
+            .map((line) => line.slice(5).trim())
+            .join('\n');
+          if (data === '') continue;
+          const payload = JSON.parse(data) as { data?: T; errors?: Array<{ message: string; extensions?: { code?: string } }> };
+          if (payload.errors && payload.errors.length > 0) raise(payload.errors);
+          if (payload.data !== undefined) yield payload.data;
+        }
+      }
+    },
+  };
+}
