@@ -20,7 +20,7 @@ async function measure(mode: JournalMode) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `fleetql-bench-${mode}-`));
   const catalog = LibsqlCatalog.open(path.join(dir, 'catalog.db'), { busyTimeoutMs: 5000 });
   const open = () =>
-    new InstanceService({ catalog, migrations, instancesDir: path.join(dir, 'instances'), journalMode: mode, busyTimeoutMs: 5000, maxOpenDescriptors: 18_000 });
+    new InstanceService({ catalog, migrations, instancesDir: path.join(dir, 'instances'), snapshotsDir: path.join(dir, 'snapshots'), journalMode: mode, busyTimeoutMs: 5000, maxOpenDescriptors: 18_000 });
   const ids = Array.from({ length: count }, (_, i) => `bench-${i}`);
   let service = open();
   let start = performance.now();

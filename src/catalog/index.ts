@@ -16,4 +16,4 @@ export type {
 export { LibsqlCatalog } from './libsql-catalog.js';
 export type { LibsqlCatalogOptions } from './libsql-catalog.js';
 export { activeRolloutStates, RolloutStore, rolloutStates } from './rollout-store.js';
-export type { RolloutCounts, RolloutFailure, RolloutItem, RolloutRecord, RolloutState, RolloutStrategy } from './rollout-store.js';
+export type { RolloutCounts, RolloutFailure, RolloutItem, RolloutKind, RolloutRecord, RolloutState, RolloutStrategy } from './rollout-store.js';

@@ -19,8 +19,15 @@ export interface RolloutStrategy {
   readonly pause_after_canary: boolean;
 }
 
+export type RolloutKind = 'forward' | 'rollback';
+
 export interface RolloutRecord {
   readonly id: number;
+  /** A rollback puts the instances a forward rollout migrated back to their snapshots. */
+  readonly kind: RolloutKind;
+  readonly parent_id: number | null;
+  /** A rollback that drops writes made after the migration. */
+  readonly force: boolean;
   readonly target_version: number;
   readonly filter: unknown;
   readonly strategy: RolloutStrategy;
@@ -51,11 +58,17 @@ export interface RolloutFailure {
 export interface RolloutItem {
   readonly instance_id: string;
   readonly wave: number;
+  /** Forward: the version it had. Rollback: the version it goes back to. */
   readonly from_version: number;
+  /** Rollback: the file change counter right after the forward migration (writes since move it). */
+  readonly change_counter?: number | null;
 }
 
 interface RolloutRow {
   id: number | bigint;
+  kind: RolloutKind;
+  parent_id: number | bigint | null;
+  force: number | bigint;
   target_version: number | bigint;
   filter: string;
   strategy: string;
@@ -70,6 +83,9 @@ interface RolloutRow {
 export const rolloutSchema = `
   CREATE TABLE rollouts (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL DEFAULT 'forward',
+    parent_id INTEGER REFERENCES rollouts (id),
+    force INTEGER NOT NULL DEFAULT 0,
     target_version INTEGER NOT NULL,
     filter TEXT NOT NULL,
     strategy TEXT NOT NULL,
@@ -85,6 +101,7 @@ export const rolloutSchema = `
     instance_id TEXT NOT NULL,
     wave INTEGER NOT NULL,
     from_version INTEGER NOT NULL,
+    change_counter INTEGER,
     state TEXT NOT NULL DEFAULT 'pending',
     error_code TEXT,
     error_message TEXT,
@@ -98,13 +115,15 @@ function toRecord(row: RolloutRow): RolloutRecord {
   return Object.freeze({
     ...row,
     id: Number(row.id),
+    parent_id: row.parent_id === null ? null : Number(row.parent_id),
+    force: Number(row.force) === 1,
     target_version: Number(row.target_version),
     filter: JSON.parse(row.filter) as unknown,
     strategy: JSON.parse(row.strategy) as RolloutStrategy,
   });
 }
 
-const columns = 'id, target_version, filter, strategy, state, pause_reason, created_at, started_at, updated_at, finished_at';
+const columns = 'id, kind, parent_id, force, target_version, filter, strategy, state, pause_reason, created_at, started_at, updated_at, finished_at';
 const active = activeRolloutStates.map((s) => `'${s}'`).join(', ');
 
 /**
@@ -121,7 +140,7 @@ export class RolloutStore {
   }
 
   /** Records a rollout with its instances and waves; ROLLOUT_CONFLICT if an active rollout holds any of them. */
-  create(target: number, filter: unknown, strategy: RolloutStrategy, items: readonly RolloutItem[]): RolloutRecord {
+  create(target: number, filter: unknown, strategy: RolloutStrategy, items: readonly RolloutItem[], rollback?: { parentId: number; force: boolean }): RolloutRecord {
     return this.#db.transaction(() => {
       for (let i = 0; i < items.length; i += 500) {
         const ids = items.slice(i, i + 500).map((item) => item.instance_id);
@@ -138,7 +157,10 @@ export class RolloutStore {
       }
       const now = this.#now();
       const id = Number(
-        this.#db.run(`INSERT INTO rollouts (target_version, filter, strategy, state, created_at, updated_at) VALUES (?, ?, ?, 'PENDING', ?, ?)`, [
+        this.#db.run(`INSERT INTO rollouts (kind, parent_id, force, target_version, filter, strategy, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'PENDING', ?, ?)`, [
+          rollback ? 'rollback' : 'forward',
+          rollback?.parentId ?? null,
+          rollback?.force ? 1 : 0,
           target,
           JSON.stringify(filter ?? null),
           JSON.stringify(strategy),
@@ -147,7 +169,13 @@ export class RolloutStore {
         ]).lastInsertRowid,
       );
       for (const item of items) {
-        this.#db.run(`INSERT INTO rollout_instances (rollout_id, instance_id, wave, from_version) VALUES (?, ?, ?, ?)`, [id, item.instance_id, item.wave, item.from_version]);
+        this.#db.run(`INSERT INTO rollout_instances (rollout_id, instance_id, wave, from_version, change_counter) VALUES (?, ?, ?, ?, ?)`, [
+          id,
+          item.instance_id,
+          item.wave,
+          item.from_version,
+          item.change_counter ?? null,
+        ]);
       }
       return this.get(id)!;
     });
@@ -190,16 +218,22 @@ export class RolloutStore {
     if (first?.wave === null || first?.wave === undefined) return undefined;
     const wave = Number(first.wave);
     const items = this.#db
-      .all<{ instance_id: string; from_version: bigint }>(`SELECT instance_id, from_version FROM rollout_instances WHERE rollout_id = ? AND state = 'pending' AND wave = ? ORDER BY instance_id LIMIT ?`, [id, wave, limit])
-      .map((row) => ({ instance_id: row.instance_id, wave, from_version: Number(row.from_version) }));
+      .all<{ instance_id: string; from_version: bigint; change_counter: bigint | null }>(
+        `SELECT instance_id, from_version, change_counter FROM rollout_instances WHERE rollout_id = ? AND state = 'pending' AND wave = ? ORDER BY instance_id LIMIT ?`,
+        [id, wave, limit],
+      )
+      .map((row) => ({ instance_id: row.instance_id, wave, from_version: Number(row.from_version), change_counter: row.change_counter === null ? null : Number(row.change_counter) }));
     return { wave, items };
   }
 
   /** Marks one instance done and records its new version in the catalog, in one transaction. */
-  completeInstance(id: number, instanceId: string, version: number): void {
+  completeInstance(id: number, instanceId: string, version: number, changeCounter?: number | null): void {
     this.#db.transaction(() => {
       const now = this.#now();
-      this.#db.run(`UPDATE rollout_instances SET state = 'done', error_code = NULL, error_message = NULL, finished_at = ? WHERE rollout_id = ? AND instance_id = ?`, [now, id, instanceId]);
+      this.#db.run(
+        `UPDATE rollout_instances SET state = 'done', error_code = NULL, error_message = NULL, finished_at = ?, change_counter = coalesce(?, change_counter) WHERE rollout_id = ? AND instance_id = ?`,
+        [now, changeCounter ?? null, id, instanceId],
+      );
       this.#db.run(`UPDATE instances SET schema_version = ?, updated_at = ? WHERE id = ?`, [version, now, instanceId]);
     });
   }
@@ -227,6 +261,33 @@ export class RolloutStore {
   /** Pending instances are skipped (abort). */
   skipPending(id: number, reason: string): void {
     this.#db.run(`UPDATE rollout_instances SET state = 'skipped', error_message = ?, finished_at = ? WHERE rollout_id = ? AND state = 'pending'`, [reason, this.#now(), id]);
+  }
+
+  /** What a rollback of `parentId` must move: its done instances still past the version they had, in their waves. */
+  rollbackItems(parentId: number): RolloutItem[] {
+    return this.#db
+      .all<{ instance_id: string; wave: bigint; from_version: bigint; change_counter: bigint | null }>(
+        `SELECT ri.instance_id, ri.wave, ri.from_version, ri.change_counter FROM rollout_instances ri JOIN instances i ON i.id = ri.instance_id
+         WHERE ri.rollout_id = ? AND ri.state = 'done' AND i.state = 'ACTIVE' AND i.schema_version > ri.from_version ORDER BY ri.wave, ri.instance_id`,
+        [parentId],
+      )
+      .map((row) => ({ instance_id: row.instance_id, wave: Number(row.wave), from_version: Number(row.from_version), change_counter: row.change_counter === null ? null : Number(row.change_counter) }));
+  }
+
+  /** Rollbacks of a rollout that still hold instances. */
+  activeRollbacksOf(parentId: number): number[] {
+    return this.#db.all<{ id: bigint }>(`SELECT id FROM rollouts WHERE parent_id = ? AND state IN (${active})`, [parentId]).map((r) => Number(r.id));
+  }
+
+  /** Forward rollouts finished before `before` whose snapshots no active rollback needs. */
+  snapshotsToPrune(before: string): number[] {
+    return this.#db
+      .all<{ id: bigint }>(
+        `SELECT r.id FROM rollouts r WHERE r.kind = 'forward' AND r.state IN ('COMPLETED', 'ABORTED') AND r.finished_at < ?
+         AND NOT EXISTS (SELECT 1 FROM rollouts b WHERE b.parent_id = r.id AND b.state IN (${active}))`,
+        [before],
+      )
+      .map((r) => Number(r.id));
   }
 
   counts(id: number): RolloutCounts {

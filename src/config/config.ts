@@ -88,6 +88,11 @@ export interface FleetqlOptions {
    * @default 1000000   env FLEETQL_FLEET_MAX_COST
    */
   fleetMaxCost?: number;
+  /**
+   * How long a finished rollout keeps its pre-migration snapshots (for rollback_rollout).
+   * @default 86400000 (one day)   env FLEETQL_ROLLOUT_SNAPSHOT_RETENTION_MS
+   */
+  rolloutSnapshotRetentionMs?: number;
 }
 
 /** The resolved configuration: complete, validated, frozen. Made only by `expandConfig`. */
@@ -98,6 +103,7 @@ export interface FleetqlConfig {
   readonly catalogPath: string;
   readonly instancesDir: string;
   readonly archivesDir: string;
+  readonly snapshotsDir: string;
   readonly migrationsDir: string;
   readonly demo: boolean;
   readonly journalMode: JournalMode;
@@ -110,6 +116,7 @@ export interface FleetqlConfig {
   readonly fleetInstanceTimeoutMs: number;
   readonly fleetDeadlineMs: number;
   readonly fleetMaxCost: number;
+  readonly rolloutSnapshotRetentionMs: number;
 }
 
 export const defaults = {
@@ -128,6 +135,7 @@ export const defaults = {
   fleetInstanceTimeoutMs: 5000,
   fleetDeadlineMs: 30_000,
   fleetMaxCost: 1_000_000,
+  rolloutSnapshotRetentionMs: 86_400_000,
 } as const satisfies Required<FleetqlOptions>;
 
 function invalid(message: string): FleetqlError {
@@ -155,6 +163,7 @@ export function expandConfig(options: FleetqlOptions = {}): FleetqlConfig {
     catalogPath: path.join(dataDir, 'catalog.db'),
     instancesDir: path.join(dataDir, 'instances'),
     archivesDir: path.join(dataDir, 'archives'),
+    snapshotsDir: path.join(dataDir, 'snapshots'),
     migrationsDir: path.resolve(options.migrationsDir ?? defaults.migrationsDir),
     demo: options.demo ?? defaults.demo,
     journalMode,
@@ -167,6 +176,7 @@ export function expandConfig(options: FleetqlOptions = {}): FleetqlConfig {
     fleetInstanceTimeoutMs: integerIn('fleetInstanceTimeoutMs', options.fleetInstanceTimeoutMs ?? defaults.fleetInstanceTimeoutMs, 1, 3_600_000),
     fleetDeadlineMs: integerIn('fleetDeadlineMs', options.fleetDeadlineMs ?? defaults.fleetDeadlineMs, 1, 3_600_000),
     fleetMaxCost: integerIn('fleetMaxCost', options.fleetMaxCost ?? defaults.fleetMaxCost, 1, Number.MAX_SAFE_INTEGER),
+    rolloutSnapshotRetentionMs: integerIn('rolloutSnapshotRetentionMs', options.rolloutSnapshotRetentionMs ?? defaults.rolloutSnapshotRetentionMs, 0, Number.MAX_SAFE_INTEGER),
   });
 }
 
@@ -204,5 +214,6 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): FleetqlOptions {
   if ((raw = get('FLEETQL_FLEET_INSTANCE_TIMEOUT_MS')) !== undefined) options.fleetInstanceTimeoutMs = parseInteger('FLEETQL_FLEET_INSTANCE_TIMEOUT_MS', raw);
   if ((raw = get('FLEETQL_FLEET_DEADLINE_MS')) !== undefined) options.fleetDeadlineMs = parseInteger('FLEETQL_FLEET_DEADLINE_MS', raw);
   if ((raw = get('FLEETQL_FLEET_MAX_COST')) !== undefined) options.fleetMaxCost = parseInteger('FLEETQL_FLEET_MAX_COST', raw);
+  if ((raw = get('FLEETQL_ROLLOUT_SNAPSHOT_RETENTION_MS')) !== undefined) options.rolloutSnapshotRetentionMs = parseInteger('FLEETQL_ROLLOUT_SNAPSHOT_RETENTION_MS', raw);
   return options;
 }

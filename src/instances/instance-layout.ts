@@ -8,13 +8,28 @@ import type { InstanceId } from './instance-id.js';
  */
 export class InstanceLayout {
   readonly root: string;
-  constructor(root: string) {
+  readonly snapshotsRoot: string;
+  constructor(root: string, snapshotsRoot: string) {
     this.root = path.resolve(root);
+    this.snapshotsRoot = path.resolve(snapshotsRoot);
+  }
+
+  #spread(root: string, id: InstanceId): string {
+    const hash = createHash('sha256').update(id).digest('hex');
+    return path.join(root, hash.slice(0, 2), hash.slice(2, 4), `${id}.db`);
   }
 
   fileOf(id: InstanceId): string {
-    const hash = createHash('sha256').update(id).digest('hex');
-    return path.join(this.root, hash.slice(0, 2), hash.slice(2, 4), `${id}.db`);
+    return this.#spread(this.root, id);
+  }
+
+  /** The pre-migration copy a rollout keeps of an instance, for a rollback. */
+  snapshotOf(rolloutId: number, id: InstanceId): string {
+    return this.#spread(path.join(this.snapshotsRoot, `rollout-${rolloutId}`), id);
+  }
+
+  snapshotsOfRollout(rolloutId: number): string {
+    return path.join(this.snapshotsRoot, `rollout-${rolloutId}`);
   }
 
   /** Where a file is built before it is renamed into place. */

@@ -16,6 +16,8 @@ export interface InstanceServiceOptions {
   catalog: Catalog;
   migrations: MigrationSet;
   instancesDir: string;
+  /** Where rollouts keep pre-migration snapshots. */
+  snapshotsDir: string;
   journalMode: JournalMode;
   busyTimeoutMs: number;
   maxOpenDescriptors: number;
@@ -24,6 +26,16 @@ export interface InstanceServiceOptions {
 export interface RecoveryReport {
   createsRolledBack: string[];
   destroysCompleted: string[];
+}
+
+/** Copies a file to `target` through a temporary name, synced, so `target` is never half written. */
+function copyDurably(source: string, target: string): void {
+  fs.mkdirSync(path.dirname(target), { recursive: true });
+  const temporary = `${target}.partial`;
+  fs.copyFileSync(source, temporary, fs.constants.COPYFILE_FICLONE);
+  fsyncPath(temporary);
+  fs.renameSync(temporary, target);
+  fsyncPath(path.dirname(target));
 }
 
 /**
@@ -44,7 +56,7 @@ export class InstanceService {
   constructor(options: InstanceServiceOptions) {
     this.#catalog = options.catalog;
     this.#migrations = options.migrations;
-    this.#layout = new InstanceLayout(options.instancesDir);
+    this.#layout = new InstanceLayout(options.instancesDir, options.snapshotsDir);
     this.#journalMode = options.journalMode;
     this.#busyTimeoutMs = options.busyTimeoutMs;
     this.#cache = new HandleCache({
@@ -137,17 +149,84 @@ export class InstanceService {
   /**
    * Moves an ACTIVE instance to `target` in one transaction under its lock, so a failure leaves it
    * at the version it had (and serving). Reads the version from the file itself: an instance already
-   * there (a rollout resumed after a crash) is left alone. The catalog is the caller's to update.
+   * there (a rollout resumed after a crash) is left alone. With `snapshotOf`, a copy of the file is
+   * kept first (for a rollback). Returns the file's change counter after the move, by which a
+   * rollback later tells whether the instance was written since. The catalog is the caller's.
    */
-  async migrate(rawId: unknown, target: number): Promise<{ from: number; to: number }> {
+  async migrate(rawId: unknown, target: number, options: { snapshotOf?: number } = {}): Promise<{ from: number; to: number; changeCounter: number | null }> {
     const id = parseInstanceId(rawId);
+    const file = this.#layout.fileOf(id);
     return this.#locks.run(id, () =>
       this.withInstance(id, (db) => {
         const from = currentVersion(db);
-        if (from >= target) return { from, to: from };
-        return { from, to: migrateTo(db, this.#migrations, target, { atomic: true }) };
+        if (from >= target) return { from, to: from, changeCounter: this.#changeCounter(file) };
+        let snapshot: string | undefined;
+        if (options.snapshotOf !== undefined) {
+          snapshot = this.#layout.snapshotOf(options.snapshotOf, id);
+          if (this.#journalMode === 'wal') db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+          copyDurably(file, snapshot);
+        }
+        try {
+          const to = migrateTo(db, this.#migrations, target, { atomic: true });
+          return { from, to, changeCounter: this.#changeCounter(file) };
+        } catch (error) {
+          if (snapshot !== undefined) removeFileAndSidecars(snapshot);
+          throw error;
+        }
       }),
     );
+  }
+
+  /**
+   * SQLite's file change counter (header bytes 24–27), bumped by every write transaction in
+   * rollback-journal mode; null in WAL mode, where it is not kept up to date.
+   */
+  #changeCounter(file: string): number | null {
+    if (this.#journalMode === 'wal') return null;
+    const fd = fs.openSync(file, 'r');
+    try {
+      const header = Buffer.alloc(28);
+      fs.readSync(fd, header, 0, 28, 0);
+      return header.readUInt32BE(24);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /**
+   * Puts an instance back to the snapshot a rollout took before migrating it. Refuses an instance
+   * written since it migrated (its change counter moved), unless `force`; an instance already back
+   * at `version` (a rollback resumed after a crash) is left alone. The catalog is the caller's.
+   */
+  async restoreSnapshot(rawId: unknown, rolloutId: number, expected: { version: number; changeCounter: number | null; force: boolean }): Promise<void> {
+    const id = parseInstanceId(rawId);
+    const file = this.#layout.fileOf(id);
+    const snapshot = this.#layout.snapshotOf(rolloutId, id);
+    await this.#locks.run(id, async () => {
+      const now = await this.withInstance(id, (db) => currentVersion(db));
+      if (now <= expected.version) return;
+      if (!expected.force) {
+        const counter = this.#changeCounter(file);
+        if (counter === null || expected.changeCounter === null) {
+          throw new FleetqlError('WRITTEN_SINCE_MIGRATION', `instance "${id}" uses WAL, where writes since the migration cannot be told apart: roll back with force: true to drop them`, { extensions: { instance_id: id } });
+        }
+        if (counter !== expected.changeCounter) {
+          throw new FleetqlError('WRITTEN_SINCE_MIGRATION', `instance "${id}" was written after it migrated; rolling back would drop those writes (roll back with force: true to drop them)`, { extensions: { instance_id: id } });
+        }
+      }
+      if (!fs.existsSync(snapshot)) throw new FleetqlError('SNAPSHOT_MISSING', `no snapshot of instance "${id}" is kept for rollout ${rolloutId}`, { extensions: { instance_id: id } });
+      await this.#cache.evict(file);
+      // Copy aside, sync, then one rename over the live file: a crash leaves either file whole.
+      copyDurably(snapshot, `${file}.restoring`);
+      for (const suffix of ['-journal', '-wal', '-shm']) fs.rmSync(file + suffix, { force: true });
+      fs.renameSync(`${file}.restoring`, file);
+      fsyncPath(path.dirname(file));
+    });
+  }
+
+  /** Removes the snapshots a rollout kept. */
+  removeSnapshots(rolloutId: number): void {
+    fs.rmSync(this.#layout.snapshotsOfRollout(rolloutId), { recursive: true, force: true });
   }
 
   /** Creates an instance at the head version: catalog claim, file built aside, renamed into place, committed. */

@@ -1,6 +1,6 @@
 import { EventEmitter, on } from 'node:events';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import type { Catalog, InstanceFilter, RolloutCounts, RolloutFailure, RolloutRecord, RolloutState, RolloutStrategy } from '../catalog/index.js';
+import type { Catalog, InstanceFilter, RolloutCounts, RolloutFailure, RolloutItem, RolloutRecord, RolloutState, RolloutStrategy } from '../catalog/index.js';
 import { FleetqlError, isFleetqlError } from '../errors.js';
 import type { InstanceService } from '../instances/index.js';
 import type { Logger } from '../logger.js';
@@ -46,7 +46,10 @@ export class RolloutService {
   readonly #events = new EventEmitter();
   #closed = false;
 
-  constructor(options: { catalog: Catalog; instances: InstanceService; head: number; logger: Logger }) {
+  readonly #snapshotRetentionMs: number;
+
+  constructor(options: { catalog: Catalog; instances: InstanceService; head: number; logger: Logger; snapshotRetentionMs: number }) {
+    this.#snapshotRetentionMs = options.snapshotRetentionMs;
     this.#catalog = options.catalog;
     this.#instances = options.instances;
     this.#head = options.head;
@@ -123,8 +126,36 @@ export class RolloutService {
     return this.view(id);
   }
 
+  /**
+   * Puts every instance a rollout migrated back to its pre-migration snapshot and version, in the
+   * same waves. An instance written since it migrated is refused (a failure naming it) unless
+   * `force`. A rollout still holding instances is aborted first (its migrated ones are rolled back).
+   */
+  async rollback(parentId: number, force: boolean): Promise<RolloutView> {
+    const parent = this.view(parentId);
+    if (parent.kind !== 'forward') throw new FleetqlError('INVALID_ARGUMENT', `rollout ${parentId} is itself a rollback`);
+    if (parent.state !== 'COMPLETED' && parent.state !== 'ABORTED') await this.abort(parentId);
+    for (const previous of this.#catalog.rollouts.activeRollbacksOf(parentId)) await this.abort(previous);
+    const items = this.#catalog.rollouts.rollbackItems(parentId);
+    const target = items.reduce((min, item) => Math.min(min, item.from_version), parent.target_version);
+    const record = this.#catalog.rollouts.create(target, parent.filter, parent.strategy, items, { parentId, force });
+    this.#logger.info('rollback started', { rollout_id: record.id, parent_id: parentId, instances: items.length, force });
+    this.#setState(record.id, 'RUNNING');
+    this.#run(record.id);
+    return this.view(record.id);
+  }
+
+  /** Removes snapshots of rollouts finished longer ago than the retention (and not being rolled back). */
+  pruneSnapshots(): number[] {
+    const before = new Date(Date.now() - this.#snapshotRetentionMs).toISOString();
+    const ids = this.#catalog.rollouts.snapshotsToPrune(before);
+    for (const id of ids) this.#instances.removeSnapshots(id);
+    return ids;
+  }
+
   /** Picks up the rollouts a previous process left running. */
   resumeInterrupted(): number[] {
+    this.pruneSnapshots();
     const ids = this.#catalog.rollouts.running().map((r) => r.id);
     for (const id of ids) {
       this.#setState(id, 'RUNNING');
@@ -189,9 +220,10 @@ export class RolloutService {
         const counts = this.#catalog.rollouts.counts(id);
         this.#setState(id, counts.failed === 0 ? 'COMPLETED' : 'FAILED', counts.failed === 0 ? null : `${counts.failed} instance(s) failed`);
         this.#logger.info('rollout finished', { rollout_id: id, ...counts });
+        this.pruneSnapshots();
         return;
       }
-      await Promise.all(next.items.map((item) => this.#migrateOne(id, record.target_version, item.instance_id)));
+      await Promise.all(next.items.map((item) => (record.kind === 'rollback' ? this.#rollBackOne(record, item) : this.#migrateOne(id, record.target_version, item.instance_id))));
       // Progress is told at most every 100 ms (state changes always): watchers need no more.
       if (performance.now() - lastEmit > progressEveryMs) {
         this.#emit(id);
@@ -215,9 +247,23 @@ export class RolloutService {
   }
 
   async #migrateOne(id: number, target: number, instanceId: string): Promise<void> {
+    await this.#attempt(id, instanceId, async () => {
+      const { to, changeCounter } = await this.#instances.migrate(instanceId, target, { snapshotOf: id });
+      this.#catalog.rollouts.completeInstance(id, instanceId, to, changeCounter);
+    });
+  }
+
+  async #rollBackOne(record: RolloutRecord, item: RolloutItem): Promise<void> {
+    await this.#attempt(record.id, item.instance_id, async () => {
+      await this.#instances.restoreSnapshot(item.instance_id, record.parent_id!, { version: item.from_version, changeCounter: item.change_counter ?? null, force: record.force });
+      this.#catalog.rollouts.completeInstance(record.id, item.instance_id, item.from_version);
+    });
+  }
+
+  /** Runs one instance's step; a failure is recorded on the rollout, never thrown. */
+  async #attempt(id: number, instanceId: string, step: () => Promise<void>): Promise<void> {
     try {
-      const { to } = await this.#instances.migrate(instanceId, target);
-      this.#catalog.rollouts.completeInstance(id, instanceId, to);
+      await step();
     } catch (error) {
       if (isFleetqlError(error, 'INSTANCE_NOT_FOUND')) {
         this.#catalog.rollouts.skipInstance(id, instanceId, 'the instance no longer exists');

@@ -15,6 +15,7 @@ function rolloutId(raw: string | number): number {
 /** Rollouts: types, queries, the lifecycle mutations and the progress subscription. */
 export function registerRolloutTypes(builder: Builder, InstancesBoolExp: AnyRef): void {
   const RolloutState = builder.enumType('rollout_state', { values: rolloutStates });
+  const RolloutKind = builder.enumType('rollout_kind', { values: ['FORWARD', 'ROLLBACK'] as const });
 
   const Strategy = builder.objectRef<RolloutStrategy>('rollout_strategy').implement({
     fields: (t) => ({
@@ -61,6 +62,9 @@ export function registerRolloutTypes(builder: Builder, InstancesBoolExp: AnyRef)
     description: 'Moving a set of instances to a target migration version, in waves.',
     fields: (t) => ({
       id: t.id({ resolve: (r) => String(r.id) }),
+      kind: t.field({ type: RolloutKind, resolve: (r) => (r.kind === 'rollback' ? 'ROLLBACK' : 'FORWARD') }),
+      rolls_back: t.id({ nullable: true, description: 'For a rollback: the rollout it undoes.', resolve: (r) => (r.parent_id === null ? null : String(r.parent_id)) }),
+      force: t.exposeBoolean('force', { description: 'A rollback that drops writes made after the migration.' }),
       state: t.field({ type: RolloutState, resolve: (r) => r.state }),
       target_version: t.exposeInt('target_version'),
       where: t.field({ type: 'JSON', nullable: true, description: 'The instance filter it was started with.', resolve: (r) => r.filter ?? null }),
@@ -103,6 +107,13 @@ export function registerRolloutTypes(builder: Builder, InstancesBoolExp: AnyRef)
       description: 'Continues a paused or failed rollout; failed instances are tried again.',
       args: { id: t.arg.id({ required: true }) },
       resolve: (_root, args, ctx) => ctx.rollouts.resume(rolloutId(args.id)),
+    }),
+    rollback_rollout: t.field({
+      type: Rollout,
+      description:
+        'Puts every instance the rollout migrated back to its pre-migration snapshot and version, in the same waves. Instances written since they migrated are refused (named in failures, code WRITTEN_SINCE_MIGRATION) unless force: true, which drops those writes.',
+      args: { id: t.arg.id({ required: true }), force: t.arg.boolean({ defaultValue: false, required: true }) },
+      resolve: (_root, args, ctx) => ctx.rollouts.rollback(rolloutId(args.id), args.force),
     }),
     abort_rollout: t.field({
       type: Rollout,

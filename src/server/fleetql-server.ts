@@ -73,6 +73,7 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
         catalog,
         migrations,
         instancesDir: config.instancesDir,
+        snapshotsDir: config.snapshotsDir,
         journalMode: config.journalMode,
         busyTimeoutMs: config.busyTimeoutMs,
         maxOpenDescriptors: config.maxOpenDescriptors,
@@ -87,7 +88,7 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
       }
       const { schema, model } = schemaForMigrations(migrations);
       const data = new DataService(model, instances);
-      const rollouts = new RolloutService({ catalog, instances, head: migrations.head, logger });
+      const rollouts = new RolloutService({ catalog, instances, head: migrations.head, logger, snapshotRetentionMs: config.rolloutSnapshotRetentionMs });
       const fleet = new FleetService(data, instances, {
         concurrencyDefault: config.fleetConcurrency,
         concurrencyMax: config.fleetMaxConcurrency,

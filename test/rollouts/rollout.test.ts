@@ -176,3 +176,46 @@ test('rollout_progress streams the rollout over SSE until it completes', async (
   assert.ok(events.some((e) => e.state === 'PAUSED'), 'the canary pause was seen');
   assert.deepEqual(events.at(-1), { state: 'COMPLETED', counts: { done: 30, remaining: 0 } }, 'the stream ends with the completed rollout');
 });
+
+test('rollback_rollout puts migrated instances back to their snapshots; instances written since are named and kept unless force', async (t) => {
+  const { dir, add } = migrations(t);
+  const first = await startServer(t, { migrationsDir: dir });
+  const ids = Array.from({ length: 20 }, (_, i) => `rb-${String(i).padStart(2, '0')}`);
+  await createFleet(first, ids, (_id, i) => `{id: 1, n: ${i}, s: "before"}`);
+  await first.close();
+  add('0002_reshape.sql', "ALTER TABLE items ADD COLUMN note TEXT NOT NULL DEFAULT 'v2';\nUPDATE items SET s = 'after';\nCREATE TABLE extra (id INTEGER PRIMARY KEY);\n");
+  const server = await startServer(t, { migrationsDir: dir, dataDir: first.dataDir });
+
+  const started = await server.gql(`mutation { start_rollout(target_version: 2, strategy: {canary: 2, batch_size: 6, max_failures: 10}) { id } }`);
+  const id = started.data!['start_rollout'].id as string;
+  assert.equal((await waitWhileRunning(server, id)).state, 'COMPLETED');
+  const written = ids.slice(0, 3);
+  for (const writtenId of written) {
+    assert.equal((await server.gql(`mutation { insert_items(instance_id: "${writtenId}", objects: [{id: 2, s: "written after the migration"}]) { affected_rows } }`)).errors, undefined);
+  }
+
+  const rollback = await server.gql(`mutation { rollback_rollout(id: "${id}") { id kind rolls_back force counts { total } } }`);
+  assert.equal(rollback.errors, undefined, JSON.stringify(rollback.errors));
+  const rollbackId = rollback.data!['rollback_rollout'].id as string;
+  assert.deepEqual({ ...rollback.data!['rollback_rollout'], id: undefined }, { id: undefined, kind: 'ROLLBACK', rolls_back: id, force: false, counts: { total: 20 } });
+  const refused = await waitWhileRunning(server, rollbackId);
+  assert.equal(refused.state, 'FAILED');
+  assert.deepEqual(refused.counts, { total: 20, done: 17, failed: 3, skipped: 0, remaining: 0 });
+  assert.deepEqual(refused.failures.map((f: any) => [f.instance_id, f.code]), written.map((w) => [w, 'WRITTEN_SINCE_MIGRATION']));
+
+  // The 17 are back: version 1 in the catalog and in the file, data as it was before the migration.
+  const back = await server.gql(`{ instance(id: "${ids[10]}") { schema_version migrations_applied { version } items { id n s note } extra { id } } }`);
+  assert.deepEqual(back.data!['instance'], { schema_version: 1, migrations_applied: [{ version: 1 }], items: [{ id: 1, n: 10, s: 'before', note: null }], extra: [] });
+  const kept = await server.gql(`{ instance(id: "${written[0]}") { schema_version items(order_by: [{id: asc}]) { id s } } }`);
+  assert.deepEqual(kept.data!['instance'], { schema_version: 2, items: [{ id: 1, s: 'after' }, { id: 2, s: 'written after the migration' }] }, 'refused instances keep their writes');
+
+  const forced = await server.gql(`mutation { rollback_rollout(id: "${id}", force: true) { id counts { total } } }`);
+  assert.equal(forced.data!['rollback_rollout'].counts.total, 3, 'only the instances still migrated');
+  const done = await waitWhileRunning(server, forced.data!['rollback_rollout'].id);
+  assert.equal(done.state, 'COMPLETED');
+  const dropped = await server.gql(`{ instance(id: "${written[0]}") { schema_version items { id s } } instances_aggregate(where: {schema_version: {_eq: 1}}) { aggregate { count } } }`);
+  assert.deepEqual(dropped.data!['instance'], { schema_version: 1, items: [{ id: 1, s: 'before' }] });
+  assert.equal(dropped.data!['instances_aggregate'].aggregate.count, 20);
+  const previous = await server.gql(`{ rollout(id: "${rollbackId}") { state } }`);
+  assert.equal(previous.data!['rollout'].state, 'ABORTED', 'the refused rollback was superseded');
+});
