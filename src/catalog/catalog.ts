@@ -87,6 +87,9 @@ export interface Catalog {
 
   pendingOperations(): Operation[];
 
+  /** Records the schema version an instance's file has reached (lazy migration). */
+  setSchemaVersion(id: string, version: number): InstanceRecord;
+
   /** Replaces the labels of a live instance. */
   setLabels(id: string, labels: Labels): InstanceRecord;
 

@@ -250,6 +250,13 @@ export class LibsqlCatalog implements Catalog {
       .map(toOperation);
   }
 
+  setSchemaVersion(id: string, version: number): InstanceRecord {
+    return this.#db.transaction(() => {
+      this.#db.run(`UPDATE instances SET schema_version = ?, updated_at = ? WHERE id = ?`, [version, this.#now(), id]);
+      return this.#require(id);
+    });
+  }
+
   setLabels(id: string, labels: Labels): InstanceRecord {
     return this.#db.transaction(() => {
       const existing = this.getInstance(id);

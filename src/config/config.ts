@@ -93,6 +93,12 @@ export interface FleetqlOptions {
    * @default 86400000 (one day)   env FLEETQL_ROLLOUT_SNAPSHOT_RETENTION_MS
    */
   rolloutSnapshotRetentionMs?: number;
+  /**
+   * Lazy migrations: an instance behind the head migration is migrated on its first access, before
+   * the request is served (otherwise instances move only by rollouts).
+   * @default false   env FLEETQL_LAZY_MIGRATIONS
+   */
+  lazyMigrations?: boolean;
 }
 
 /** The resolved configuration: complete, validated, frozen. Made only by `expandConfig`. */
@@ -117,6 +123,7 @@ export interface FleetqlConfig {
   readonly fleetDeadlineMs: number;
   readonly fleetMaxCost: number;
   readonly rolloutSnapshotRetentionMs: number;
+  readonly lazyMigrations: boolean;
 }
 
 export const defaults = {
@@ -136,6 +143,7 @@ export const defaults = {
   fleetDeadlineMs: 30_000,
   fleetMaxCost: 1_000_000,
   rolloutSnapshotRetentionMs: 86_400_000,
+  lazyMigrations: false,
 } as const satisfies Required<FleetqlOptions>;
 
 function invalid(message: string): FleetqlError {
@@ -176,6 +184,7 @@ export function expandConfig(options: FleetqlOptions = {}): FleetqlConfig {
     fleetInstanceTimeoutMs: integerIn('fleetInstanceTimeoutMs', options.fleetInstanceTimeoutMs ?? defaults.fleetInstanceTimeoutMs, 1, 3_600_000),
     fleetDeadlineMs: integerIn('fleetDeadlineMs', options.fleetDeadlineMs ?? defaults.fleetDeadlineMs, 1, 3_600_000),
     fleetMaxCost: integerIn('fleetMaxCost', options.fleetMaxCost ?? defaults.fleetMaxCost, 1, Number.MAX_SAFE_INTEGER),
+    lazyMigrations: options.lazyMigrations ?? defaults.lazyMigrations,
     rolloutSnapshotRetentionMs: integerIn('rolloutSnapshotRetentionMs', options.rolloutSnapshotRetentionMs ?? defaults.rolloutSnapshotRetentionMs, 0, Number.MAX_SAFE_INTEGER),
   });
 }
@@ -214,6 +223,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): FleetqlOptions {
   if ((raw = get('FLEETQL_FLEET_INSTANCE_TIMEOUT_MS')) !== undefined) options.fleetInstanceTimeoutMs = parseInteger('FLEETQL_FLEET_INSTANCE_TIMEOUT_MS', raw);
   if ((raw = get('FLEETQL_FLEET_DEADLINE_MS')) !== undefined) options.fleetDeadlineMs = parseInteger('FLEETQL_FLEET_DEADLINE_MS', raw);
   if ((raw = get('FLEETQL_FLEET_MAX_COST')) !== undefined) options.fleetMaxCost = parseInteger('FLEETQL_FLEET_MAX_COST', raw);
+  if ((raw = get('FLEETQL_LAZY_MIGRATIONS')) !== undefined) options.lazyMigrations = parseBoolean('FLEETQL_LAZY_MIGRATIONS', raw);
   if ((raw = get('FLEETQL_ROLLOUT_SNAPSHOT_RETENTION_MS')) !== undefined) options.rolloutSnapshotRetentionMs = parseInteger('FLEETQL_ROLLOUT_SNAPSHOT_RETENTION_MS', raw);
   return options;
 }

@@ -21,6 +21,10 @@ export interface InstanceServiceOptions {
   journalMode: JournalMode;
   busyTimeoutMs: number;
   maxOpenDescriptors: number;
+  /** Migrate an instance behind head on first access (see `withInstance`). */
+  lazyMigrations?: boolean;
+  /** Told when a lazy migration fails (the instance keeps being served at its version). */
+  onLazyMigrationFailure?: (instanceId: string, error: unknown) => void;
 }
 
 export interface RecoveryReport {
@@ -52,6 +56,8 @@ export class InstanceService {
   readonly #journalMode: JournalMode;
   readonly #busyTimeoutMs: number;
   #recordedUpTo = 0;
+  readonly #lazy: boolean;
+  readonly #onLazyMigrationFailure: (instanceId: string, error: unknown) => void;
 
   constructor(options: InstanceServiceOptions) {
     this.#catalog = options.catalog;
@@ -59,6 +65,8 @@ export class InstanceService {
     this.#layout = new InstanceLayout(options.instancesDir, options.snapshotsDir);
     this.#journalMode = options.journalMode;
     this.#busyTimeoutMs = options.busyTimeoutMs;
+    this.#lazy = options.lazyMigrations ?? false;
+    this.#onLazyMigrationFailure = options.onLazyMigrationFailure ?? (() => undefined);
     this.#cache = new HandleCache({
       maxDescriptors: options.maxOpenDescriptors,
       descriptorsPerHandle: options.journalMode === 'wal' ? 3 : 1,
@@ -119,7 +127,32 @@ export class InstanceService {
    * Errors from a damaged or missing file come back as INSTANCE_UNAVAILABLE for that instance.
    */
   async withInstance<T>(rawId: unknown, fn: (db: SqliteDatabase, record: InstanceRecord) => T | Promise<T>): Promise<T> {
-    const record = this.get(rawId);
+    let record = this.get(rawId);
+    if (this.#lazy && record.state === 'ACTIVE' && record.schema_version < this.#migrations.head) record = await this.#migrateLazily(record);
+    return this.#withActive(record, fn);
+  }
+
+  /**
+   * Lazy mode: an instance behind head moves to head on first access, under its lock, before the
+   * request is served. If that fails it is served at the version it has (mixed-version rules), and
+   * the failure is reported to `onLazyMigrationFailure`.
+   */
+  async #migrateLazily(record: InstanceRecord): Promise<InstanceRecord> {
+    const id = record.id as InstanceId;
+    return this.#locks.run(id, async () => {
+      const current = this.#catalog.getInstance(id);
+      if (current === undefined || current.state !== 'ACTIVE' || current.schema_version >= this.#migrations.head) return current ?? record;
+      try {
+        const to = await this.#withActive(current, (db) => migrateTo(db, this.#migrations, this.#migrations.head, { atomic: true }));
+        return this.#catalog.setSchemaVersion(id, to);
+      } catch (error) {
+        this.#onLazyMigrationFailure(id, error);
+        return current;
+      }
+    });
+  }
+
+  async #withActive<T>(record: InstanceRecord, fn: (db: SqliteDatabase, record: InstanceRecord) => T | Promise<T>): Promise<T> {
     const id = record.id as InstanceId;
     if (record.state === 'DESTROYED') throw instanceNotFound(id);
     if (record.state === 'QUARANTINED') {
@@ -157,7 +190,7 @@ export class InstanceService {
     const id = parseInstanceId(rawId);
     const file = this.#layout.fileOf(id);
     return this.#locks.run(id, () =>
-      this.withInstance(id, (db) => {
+      this.#withActive(this.get(id), (db) => {
         const from = currentVersion(db);
         if (from >= target) return { from, to: from, changeCounter: this.#changeCounter(file) };
         let snapshot: string | undefined;
@@ -203,7 +236,7 @@ export class InstanceService {
     const file = this.#layout.fileOf(id);
     const snapshot = this.#layout.snapshotOf(rolloutId, id);
     await this.#locks.run(id, async () => {
-      const now = await this.withInstance(id, (db) => currentVersion(db));
+      const now = await this.#withActive(this.get(id), (db) => currentVersion(db));
       if (now <= expected.version) return;
       if (!expected.force) {
         const counter = this.#changeCounter(file);

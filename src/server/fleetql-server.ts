@@ -77,6 +77,8 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
         journalMode: config.journalMode,
         busyTimeoutMs: config.busyTimeoutMs,
         maxOpenDescriptors: config.maxOpenDescriptors,
+        lazyMigrations: config.lazyMigrations,
+        onLazyMigrationFailure: (instanceId, error) => logger.warn('lazy migration failed; serving the instance at its version', { instance_id: instanceId, error }),
       });
       const recovered = await instances.recover();
       if (recovered.createsRolledBack.length + recovered.destroysCompleted.length > 0) {

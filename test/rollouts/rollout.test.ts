@@ -219,3 +219,26 @@ test('rollback_rollout puts migrated instances back to their snapshots; instance
   const previous = await server.gql(`{ rollout(id: "${rollbackId}") { state } }`);
   assert.equal(previous.data!['rollout'].state, 'ABORTED', 'the refused rollback was superseded');
 });
+
+test('lazy mode migrates an instance behind head on first access, before serving it', async (t) => {
+  const { dir, add } = migrations(t);
+  const first = await startServer(t, { migrationsDir: dir });
+  await createFleet(first, ['lazy-a', 'lazy-b'], () => `{id: 1, n: 1}`);
+  await first.close();
+  add('0002_add_note.sql', "ALTER TABLE items ADD COLUMN note TEXT NOT NULL DEFAULT 'lazy';\n");
+  const server = await startServer(t, { migrationsDir: dir, dataDir: first.dataDir, lazyMigrations: true });
+  const before = await server.gql(`{ instances { id schema_version } }`);
+  assert.deepEqual(before.data!['instances'], [
+    { id: 'lazy-a', schema_version: 1 },
+    { id: 'lazy-b', schema_version: 1 },
+  ], 'listing the catalog touches no instance');
+  const read = await server.gql(`{ instance(id: "lazy-a") { items { id note } migrations_applied { version } } }`);
+  assert.deepEqual(read.data!['instance'], { items: [{ id: 1, note: 'lazy' }], migrations_applied: [{ version: 1 }, { version: 2 }] }, 'served at head on first access');
+  const after = await server.gql(`{ instances { id schema_version } }`);
+  assert.deepEqual(after.data!['instances'], [
+    { id: 'lazy-a', schema_version: 2 },
+    { id: 'lazy-b', schema_version: 1 },
+  ]);
+  const write = await server.gql(`mutation { insert_items(instance_id: "lazy-b", objects: [{id: 2, note: "new column"}]) { returning { note } } }`);
+  assert.deepEqual(write.data!['insert_items'].returning, [{ note: 'new column' }], 'a write needing the new column migrates first too');
+});
