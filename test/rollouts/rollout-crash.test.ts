@@ -77,3 +77,62 @@ test('kill -9 in the middle of a rollout over 400 instances: a restart resumes i
   }
   await stop(third);
 });
+
+test('kill -9 in the middle of a rollback: a restart resumes it and every instance is back at its snapshot', async (t) => {
+  const migrationsDir = tempDir(t);
+  const dataDir = tempDir(t);
+  fs.copyFileSync(baseMigration, path.join(migrationsDir, '0001_create_items.sql'));
+  const args = ['--no-demo', '--data', dataDir, '--migrations', migrationsDir];
+  const first = await spawnServer(t, { args });
+  const ids = Array.from({ length: 300 }, (_, i) => `undo-${String(i).padStart(3, '0')}`);
+  for (let i = 0; i < ids.length; i += 50) {
+    const mutation = ids
+      .slice(i, i + 50)
+      .map((id, j) => `c${j}: create_instance(id: "${id}") { id } i${j}: insert_items(instance_id: "${id}", objects: [{id: 1, n: ${i + j}, s: "original"}]) { affected_rows }`)
+      .join('\n');
+    assert.equal((await first.gql(`mutation { ${mutation} }`)).errors, undefined);
+  }
+  await stop(first);
+  fs.writeFileSync(path.join(migrationsDir, '0002_rewrite.sql'), "ALTER TABLE items ADD COLUMN note TEXT;\nUPDATE items SET s = 'rewritten', note = 'v2';\n");
+  const second = await spawnServer(t, { args });
+  const forward = (await second.gql(`mutation { start_rollout(target_version: 2, strategy: {batch_size: 100, concurrency: 4}) { id } }`)).data!['start_rollout'].id as string;
+  for (let poll = 0; poll < 2000; poll++) {
+    const state = (await second.gql(`{ rollout(id: "${forward}") { state } }`)).data!['rollout'].state;
+    if (state === 'COMPLETED') break;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  const rollback = (await second.gql(`mutation { rollback_rollout(id: "${forward}") { id } }`)).data!['rollback_rollout'].id as string;
+  let atKill: { done: number; remaining: number } | undefined;
+  for (let poll = 0; poll < 5000; poll++) {
+    const counts = (await second.gql(`{ rollout(id: "${rollback}") { counts { done remaining } } }`)).data!['rollout'].counts;
+    if (counts.done >= 30 || counts.remaining === 0) {
+      second.child.kill('SIGKILL');
+      atKill = counts;
+      break;
+    }
+  }
+  assert.equal((await second.exited).signal, 'SIGKILL');
+  assert.ok(atKill !== undefined && atKill.remaining > 0, `the kill landed in the middle of the rollback (${JSON.stringify(atKill)})`);
+
+  const third = await spawnServer(t, { args });
+  let final: any;
+  for (let poll = 0; poll < 2000; poll++) {
+    final = (await third.gql(`{ rollout(id: "${rollback}") { state counts { total done failed remaining } failures { instance_id code message } } }`)).data!['rollout'];
+    if (final.state !== 'RUNNING') break;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  assert.equal(final.state, 'COMPLETED', JSON.stringify(final.failures?.slice(0, 3)));
+  assert.deepEqual(final.counts, { total: 300, done: 300, failed: 0, remaining: 0 });
+  for (let i = 0; i < ids.length; i += 100) {
+    const query = ids
+      .slice(i, i + 100)
+      .map((instanceId, j) => `i${j}: instance(id: "${instanceId}") { schema_version migrations_applied { version } items { s note } }`)
+      .join('\n');
+    const result = await third.gql(`{ ${query} }`);
+    assert.equal(result.errors, undefined, JSON.stringify(result.errors?.slice(0, 2)));
+    for (const instance of Object.values(result.data!)) {
+      assert.deepEqual(instance, { schema_version: 1, migrations_applied: [{ version: 1 }], items: [{ s: 'original', note: null }] });
+    }
+  }
+  await stop(third);
+});
