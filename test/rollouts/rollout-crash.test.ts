@@ -11,22 +11,27 @@ async function stop(server: SpawnedServer): Promise<void> {
   assert.deepEqual(await server.exited, { code: 0, signal: null });
 }
 
-test('kill -9 in the middle of a rollout over 400 instances: a restart resumes it, completes it, counts are right, no instance is half-migrated', async (t) => {
+/** A server on a new data dir at version 1 holding `count` instances with one item each; stopped again. */
+async function fleetAtVersion1(t: Parameters<typeof tempDir>[0], prefix: string, count: number, item: (index: number) => string) {
   const migrationsDir = tempDir(t);
   const dataDir = tempDir(t);
   fs.copyFileSync(baseMigration, path.join(migrationsDir, '0001_create_items.sql'));
   const args = ['--no-demo', '--data', dataDir, '--migrations', migrationsDir];
-
   const first = await spawnServer(t, { args });
-  const ids = Array.from({ length: 400 }, (_, i) => `crash-${String(i).padStart(3, '0')}`);
+  const ids = Array.from({ length: count }, (_, i) => `${prefix}-${String(i).padStart(3, '0')}`);
   for (let i = 0; i < ids.length; i += 50) {
     const mutation = ids
       .slice(i, i + 50)
-      .map((id, j) => `c${j}: create_instance(id: "${id}") { id } i${j}: insert_items(instance_id: "${id}", objects: [{id: 1, n: ${i + j}}]) { affected_rows }`)
+      .map((id, j) => `c${j}: create_instance(id: "${id}") { id } i${j}: insert_items(instance_id: "${id}", objects: [${item(i + j)}]) { affected_rows }`)
       .join('\n');
     assert.equal((await first.gql(`mutation { ${mutation} }`)).errors, undefined);
   }
   await stop(first);
+  return { migrationsDir, args, ids };
+}
+
+test('kill -9 in the middle of a rollout over 400 instances: a restart resumes it, completes it, counts are right, no instance is half-migrated', async (t) => {
+  const { migrationsDir, args, ids } = await fleetAtVersion1(t, 'crash', 400, (i) => `{id: 1, n: ${i}}`);
 
   // Version 2 has several statements, so a half-applied migration would be visible.
   fs.writeFileSync(
@@ -79,20 +84,7 @@ test('kill -9 in the middle of a rollout over 400 instances: a restart resumes i
 });
 
 test('kill -9 in the middle of a rollback: a restart resumes it and every instance is back at its snapshot', async (t) => {
-  const migrationsDir = tempDir(t);
-  const dataDir = tempDir(t);
-  fs.copyFileSync(baseMigration, path.join(migrationsDir, '0001_create_items.sql'));
-  const args = ['--no-demo', '--data', dataDir, '--migrations', migrationsDir];
-  const first = await spawnServer(t, { args });
-  const ids = Array.from({ length: 300 }, (_, i) => `undo-${String(i).padStart(3, '0')}`);
-  for (let i = 0; i < ids.length; i += 50) {
-    const mutation = ids
-      .slice(i, i + 50)
-      .map((id, j) => `c${j}: create_instance(id: "${id}") { id } i${j}: insert_items(instance_id: "${id}", objects: [{id: 1, n: ${i + j}, s: "original"}]) { affected_rows }`)
-      .join('\n');
-    assert.equal((await first.gql(`mutation { ${mutation} }`)).errors, undefined);
-  }
-  await stop(first);
+  const { migrationsDir, args, ids } = await fleetAtVersion1(t, 'undo', 300, (i) => `{id: 1, n: ${i}, s: "original"}`);
   fs.writeFileSync(path.join(migrationsDir, '0002_rewrite.sql'), "ALTER TABLE items ADD COLUMN note TEXT;\nUPDATE items SET s = 'rewritten', note = 'v2';\n");
   const second = await spawnServer(t, { args });
   const forward = (await second.gql(`mutation { start_rollout(target_version: 2, strategy: {batch_size: 100, concurrency: 4}) { id } }`)).data!['start_rollout'].id as string;
