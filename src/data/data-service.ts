@@ -1,0 +1,275 @@
+import { FleetqlError } from '../errors.js';
+import type { InstanceService } from '../instances/index.js';
+import {
+  decodeCursor,
+  deleteRows,
+  encodeCursor,
+  insertRow,
+  keyPredicates,
+  keysetAfter,
+  orderFingerprint,
+  orderTerms,
+  pageArgs,
+  selectAggregate,
+  selectByKeys,
+  selectCount,
+  selectGroups,
+  selectRows,
+  TableScope,
+  updateRows,
+  type AggregateLayout,
+  type BoolExp,
+  type ColumnModel,
+  type DataModel,
+  type GroupsArgs,
+  type ListArgs,
+  type OnConflict,
+  type OrderBy,
+  type RelationshipModel,
+  type SqlText,
+  type TableModel,
+} from '../query/index.js';
+import { StorageError, type SqliteDatabase } from '../storage/index.js';
+
+const indexes = new WeakMap<TableModel, Map<string, number>>();
+
+/** One row of one instance: values in the table's row-column order, plus where it came from. */
+export class Row {
+  constructor(
+    readonly instanceId: string,
+    readonly version: number,
+    readonly table: TableModel,
+    readonly values: readonly unknown[],
+  ) {}
+
+  get(sqlName: string): unknown {
+    let index = indexes.get(this.table);
+    if (index === undefined) {
+      const columns = this.table.rowidKey ? [...this.table.columns, ...this.table.key] : this.table.columns;
+      index = new Map(columns.map((c, i) => [c.sql, i]));
+      indexes.set(this.table, index);
+    }
+    return this.values[index.get(sqlName) ?? -1] ?? null;
+  }
+}
+
+/** How complete an answer is: instances asked, answered, failed (1, 1, 0 inside one instance). */
+export interface Coverage {
+  readonly targeted: number;
+  readonly answered: number;
+  readonly failed: number;
+}
+
+export interface AggregateResult {
+  readonly coverage?: Coverage;
+  readonly layout: AggregateLayout;
+  readonly values: readonly unknown[];
+  /** count(columns, distinct) when they differ from count(*); runs its own statement. */
+  count(columns: readonly ColumnModel[], distinct: boolean): Promise<number>;
+}
+
+export interface GroupResult {
+  readonly coverage?: Coverage;
+  readonly keys: readonly ColumnModel[];
+  readonly keyValues: readonly unknown[];
+  readonly aggregate: AggregateResult;
+}
+
+export interface Connection {
+  coverage?: Coverage;
+  edges: Array<{ cursor: string; node: Row }>;
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+}
+
+export interface MutationResult {
+  affected_rows: number;
+  returning: Row[];
+}
+
+function translateWriteError(error: unknown): never {
+  if (error instanceof StorageError && error.constraint) {
+    const detail = /^(UNIQUE|NOT NULL|CHECK|FOREIGN KEY|PRIMARY KEY) constraint failed(?::\s*([\w.", ]+))?/i.exec(error.message);
+    throw new FleetqlError('CONSTRAINT_VIOLATION', detail ? `${detail[1]} constraint failed${detail[2] ? `: ${detail[2]}` : ''}` : 'a constraint failed', { cause: error });
+  }
+  if (error instanceof StorageError && /datatype mismatch|too big|overflow/i.test(error.message)) {
+    throw new FleetqlError('INVALID_ARGUMENT', 'a value does not fit its column', { cause: error });
+  }
+  throw error;
+}
+
+/**
+ * Runs the query plans of `src/query` on one instance through the instance service (so the handle
+ * comes from the bounded cache and goes back), and turns raw rows into `Row`s.
+ */
+export class DataService {
+  readonly model: DataModel;
+  readonly #instances: InstanceService;
+
+  constructor(model: DataModel, instances: InstanceService) {
+    this.model = model;
+    this.#instances = instances;
+  }
+
+  /** The table as an instance at the head version has it (for layouts that need no instance). */
+  scopeAtHead(table: TableModel): TableScope {
+    return new TableScope(this.model, this.model.at(this.model.head), table);
+  }
+
+  table(sqlName: string): TableModel {
+    const table = this.model.table(sqlName);
+    if (table === undefined) throw new Error(`unknown table ${sqlName}`);
+    return table;
+  }
+
+  /** Runs `fn` with the instance's handle and the table as that instance has it (the fleet's entry). */
+  withTable<T>(instanceId: string, table: TableModel, fn: (db: SqliteDatabase, scope: TableScope) => T): Promise<T> {
+    return this.#on(instanceId, table, fn);
+  }
+
+  #on<T>(instanceId: string, table: TableModel, fn: (db: SqliteDatabase, scope: TableScope) => T): Promise<T> {
+    return this.#instances.withInstance(instanceId, (db, record) => {
+      try {
+        return fn(db, new TableScope(this.model, this.model.at(record.schema_version), table));
+      } catch (error) {
+        if (error instanceof StorageError && /parser stack overflow|too large|too many|too deep/i.test(error.message)) {
+          throw new FleetqlError('QUERY_TOO_COSTLY', 'the filter is nested too deeply for SQLite', { cause: error });
+        }
+        throw error;
+      }
+    });
+  }
+
+  #rows(db: SqliteDatabase, scope: TableScope, instanceId: string, query: SqlText): Row[] {
+    if (!scope.exists) return [];
+    return db.rows(query.sql, query.params).map((values) => new Row(instanceId, scope.schema.version, scope.model, values));
+  }
+
+  list(instanceId: string, table: TableModel, args: ListArgs): Promise<Row[]> {
+    const page = pageArgs(args.limit, args.offset);
+    return this.#on(instanceId, table, (db, scope) => this.#rows(db, scope, instanceId, selectRows(scope, args.where, args.order_by, page)));
+  }
+
+  byPk(instanceId: string, table: TableModel, key: Record<string, unknown>): Promise<Row | null> {
+    return this.#on(instanceId, table, (db, scope) => this.#rows(db, scope, instanceId, selectRows(scope, null, null, { limit: 1, offset: 0 }, keyPredicates(scope, key)))[0] ?? null);
+  }
+
+  #aggregateResult(instanceId: string, table: TableModel, layout: AggregateLayout, values: readonly unknown[], where: BoolExp | null | undefined, extra?: (alias: string, params: unknown[]) => string[]): AggregateResult {
+    return {
+      layout,
+      values,
+      count: (columns, distinct) =>
+        this.#on(instanceId, table, (db, scope) => {
+          if (!scope.exists) return 0;
+          const query = selectCount(scope, where, columns, distinct, extra);
+          return Number(db.rows(query.sql, query.params)[0]?.[0] ?? 0);
+        }),
+    };
+  }
+
+  aggregate(instanceId: string, table: TableModel, where: BoolExp | null | undefined): Promise<AggregateResult> {
+    return this.#on(instanceId, table, (db, scope) => {
+      const query = selectAggregate(scope, where);
+      const values = scope.exists ? (db.rows(query.sql, query.params)[0] ?? []) : [0n];
+      return this.#aggregateResult(instanceId, table, query.layout, values, where);
+    });
+  }
+
+  groups(instanceId: string, table: TableModel, args: GroupsArgs): Promise<GroupResult[]> {
+    return this.#on(instanceId, table, (db, scope) => {
+      const query = selectGroups(scope, args, pageArgs(args.limit, 0).limit);
+      if (!scope.exists) return [];
+      return db.rows(query.sql, query.params).map((row) => {
+        const keyValues = row.slice(0, query.keys.length);
+        const values = row.slice(query.keys.length);
+        const match = (alias: string, params: unknown[]) =>
+          query.keys.map((key, i) => {
+            params.push(keyValues[i] ?? null);
+            return `${scope.expr(alias, key)} IS ?`;
+          });
+        return { keys: query.keys, keyValues, aggregate: this.#aggregateResult(instanceId, table, query.layout, values, args.where, match) };
+      });
+    });
+  }
+
+  connection(instanceId: string, table: TableModel, args: { first?: number | null; after?: string | null; where?: BoolExp | null; order_by?: readonly OrderBy[] | null }): Promise<Connection> {
+    const { limit: first } = pageArgs(args.first, 0, 'first');
+    const terms = orderTerms(table, args.order_by);
+    const fingerprint = orderFingerprint(JSON.stringify([table.sql, terms.map((t) => [t.column.sql, t.direction]), args.where ?? null], (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)));
+    const after = typeof args.after === 'string' ? decodeCursor(args.after, fingerprint, terms.length) : undefined;
+    return this.#on(instanceId, table, (db, scope) => {
+      const extra = after === undefined ? undefined : keysetAfter(scope, terms, after);
+      const rows = this.#rows(db, scope, instanceId, selectRows(scope, args.where, args.order_by, { limit: first + 1, offset: 0 }, extra));
+      const hasNextPage = rows.length > first;
+      const page = rows.slice(0, first);
+      const edges = page.map((node) => ({ cursor: encodeCursor(fingerprint, terms.map((t) => node.get(t.column.sql))), node }));
+      return { edges, pageInfo: { hasNextPage, endCursor: edges.at(-1)?.cursor ?? null } };
+    });
+  }
+
+  /** Related rows for many parents of one instance at once: one statement per relationship and args. */
+  related(instanceId: string, relationship: RelationshipModel, keyTuples: readonly (readonly unknown[])[], args: ListArgs): Promise<Map<string, Row[]>> {
+    const target = this.table(relationship.target);
+    return this.#on(instanceId, target, (db, scope) => {
+      const byKey = new Map<string, Row[]>();
+      if (!scope.exists || keyTuples.length === 0) return byKey;
+      const columns = relationship.targetColumns.map((c) => target.column(c)!);
+      const paged = relationship.kind === 'array';
+      const query = selectByKeys(scope, columns, keyTuples, paged ? args : {}, paged);
+      const width = scope.rowColumns.length;
+      for (const raw of db.rows(query.sql, query.params)) {
+        const key = tupleKey(raw.slice(0, columns.length));
+        const row = new Row(instanceId, scope.schema.version, target, raw.slice(columns.length, columns.length + width));
+        const list = byKey.get(key);
+        if (list) list.push(row);
+        else byKey.set(key, [row]);
+      }
+      return byKey;
+    });
+  }
+
+  #write<T>(instanceId: string, table: TableModel, fn: (db: SqliteDatabase, scope: TableScope) => T): Promise<T> {
+    return this.#on(instanceId, table, (db, scope) => {
+      try {
+        return db.transaction(() => fn(db, scope));
+      } catch (error) {
+        translateWriteError(error);
+      }
+    });
+  }
+
+  insert(instanceId: string, table: TableModel, objects: readonly Record<string, unknown>[], onConflict: OnConflict | null | undefined): Promise<MutationResult> {
+    if (objects.length > 1000) throw new FleetqlError('QUERY_TOO_COSTLY', 'insert at most 1,000 objects at a time');
+    return this.#write(instanceId, table, (db, scope) => {
+      const returning: Row[] = [];
+      let affected = 0;
+      for (const object of objects) {
+        const query = insertRow(scope, object, onConflict);
+        const rows = db.rows(query.sql, query.params);
+        affected += rows.length;
+        for (const values of rows) returning.push(new Row(instanceId, scope.schema.version, table, values));
+      }
+      return { affected_rows: affected, returning };
+    });
+  }
+
+  update(instanceId: string, table: TableModel, where: BoolExp | null | undefined, set: Record<string, unknown> | null | undefined, inc: Record<string, unknown> | null | undefined, key?: Record<string, unknown>): Promise<MutationResult> {
+    return this.#write(instanceId, table, (db, scope) => {
+      const query = updateRows(scope, where, set, inc, key === undefined ? undefined : keyPredicates(scope, key));
+      const returning = db.rows(query.sql, query.params).map((values) => new Row(instanceId, scope.schema.version, table, values));
+      return { affected_rows: returning.length, returning };
+    });
+  }
+
+  delete(instanceId: string, table: TableModel, where: BoolExp | null | undefined, key?: Record<string, unknown>): Promise<MutationResult> {
+    return this.#write(instanceId, table, (db, scope) => {
+      const query = deleteRows(scope, where, key === undefined ? undefined : keyPredicates(scope, key));
+      const returning = db.rows(query.sql, query.params).map((values) => new Row(instanceId, scope.schema.version, table, values));
+      return { affected_rows: returning.length, returning };
+    });
+  }
+}
+
+/** A map key for a tuple of SQLite values (bigint and text that look alike stay apart). */
+export function tupleKey(values: readonly unknown[]): string {
+  return JSON.stringify(values.map((v) => (typeof v === 'bigint' ? `n:${v}` : typeof v === 'number' ? (Number.isInteger(v) ? `n:${v}` : `f:${v}`) : v instanceof Uint8Array ? `x:${Buffer.from(v).toString('base64')}` : v)));
+}
