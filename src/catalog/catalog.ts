@@ -1,4 +1,5 @@
 import type { ComparisonExp, OrderDirection } from '../sql/index.js';
+import type { ArchiveRecords } from './archive-records.js';
 import type { RolloutStore } from './rollout-store.js';
 
 export const instanceStates = ['CREATING', 'ACTIVE', 'QUARANTINED', 'ARCHIVED', 'DESTROYING', 'DESTROYED'] as const;
@@ -75,8 +76,8 @@ export interface Catalog {
   /** How many catalogued (not destroyed) instances stand at each schema version. */
   countByVersion(): Map<number, number>;
 
-  /** Claims `id` (state CREATING) and journals the creation; INSTANCE_EXISTS if it is taken. */
-  beginCreate(id: string, labels: Labels, detail: Record<string, unknown>): Operation;
+  /** Claims `id` (state CREATING) and journals the creation; INSTANCE_EXISTS unless it is free or in a `replaceable` state. */
+  beginCreate(id: string, labels: Labels, detail: Record<string, unknown>, replaceable?: readonly InstanceState[]): Operation;
   completeCreate(operation: Operation, schemaVersion: number): InstanceRecord;
   /** Forgets a creation that did not finish: the row goes, the operation is marked rolled back. */
   rollbackCreate(operation: Operation): void;
@@ -99,6 +100,8 @@ export interface Catalog {
 
   /** Rollouts and the instances they move. */
   readonly rollouts: RolloutStore;
+  /** Verified archives. */
+  readonly archives: ArchiveRecords;
 
   close(): void;
 }

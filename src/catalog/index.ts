@@ -17,3 +17,5 @@ export { LibsqlCatalog } from './libsql-catalog.js';
 export type { LibsqlCatalogOptions } from './libsql-catalog.js';
 export { activeRolloutStates, RolloutStore, rolloutStates } from './rollout-store.js';
 export type { RolloutCounts, RolloutFailure, RolloutItem, RolloutKind, RolloutRecord, RolloutState, RolloutStrategy } from './rollout-store.js';
+export { ArchiveRecords } from './archive-records.js';
+export type { ArchiveRecord } from './archive-records.js';

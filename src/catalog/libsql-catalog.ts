@@ -14,6 +14,7 @@ import type {
   RecordedMigration,
 } from './catalog.js';
 import { compileInstanceFilter, compileInstanceOrder, filterMentionsState } from './instance-filter.js';
+import { ArchiveRecords, archiveSchema } from './archive-records.js';
 import { RolloutStore, rolloutSchema } from './rollout-store.js';
 
 /** The catalog's own schema, versioned with PRAGMA user_version. Append steps; never edit one. */
@@ -52,6 +53,7 @@ const catalogSchema: readonly string[] = [
      recorded_at TEXT NOT NULL
    ) STRICT;`,
   rolloutSchema,
+  archiveSchema,
 ];
 
 interface InstanceRow {
@@ -97,11 +99,14 @@ export class LibsqlCatalog implements Catalog {
   readonly #now: () => string;
   /** Rollouts and the instances they move, in the same catalog file. */
   readonly rollouts: RolloutStore;
+  /** Verified archives. */
+  readonly archives: ArchiveRecords;
 
   private constructor(db: SqliteDatabase, now: () => string) {
     this.#db = db;
     this.#now = now;
     this.rollouts = new RolloutStore(db, now);
+    this.archives = new ArchiveRecords(db);
   }
 
   /** Opens (creating if needed) the catalog at `file` and brings its own schema up to date. */
@@ -187,14 +192,14 @@ export class LibsqlCatalog implements Catalog {
     return record;
   }
 
-  beginCreate(id: string, labels: Labels, detail: Record<string, unknown>): Operation {
+  beginCreate(id: string, labels: Labels, detail: Record<string, unknown>, replaceable: readonly InstanceState[] = ['DESTROYED']): Operation {
     return this.#db.transaction(() => {
       const existing = this.getInstance(id);
-      if (existing !== undefined && existing.state !== 'DESTROYED') {
+      if (existing !== undefined && !replaceable.includes(existing.state)) {
         throw new FleetqlError('INSTANCE_EXISTS', `instance "${id}" already exists`, { extensions: { instance_id: id } });
       }
       const now = this.#now();
-      // A destroyed tombstone gives its id back: the new instance replaces it.
+      // A destroyed tombstone (or, for a restore, an archived one) gives its id back.
       this.#db.run(`DELETE FROM instances WHERE id = ?`, [id]);
       this.#db.run(`INSERT INTO instances (id, labels, state, schema_version, created_at, updated_at) VALUES (?, ?, 'CREATING', 0, ?, ?)`, [
         id,

@@ -99,6 +99,27 @@ export interface FleetqlOptions {
    * @default false   env FLEETQL_LAZY_MIGRATIONS
    */
   lazyMigrations?: boolean;
+  /**
+   * Where archives go: `file` (a directory, `<data>/archives` unless FLEETQL_ARCHIVE_DIR says) or
+   * `s3` (any S3-compatible store; see the s3 fields).
+   * @default "file"   env FLEETQL_ARCHIVE_STORE
+   */
+  archiveStore?: 'file' | 's3';
+  /** @default "<data>/archives"   env FLEETQL_ARCHIVE_DIR */
+  archiveDir?: string;
+  /** Bucket of the S3 archive store (required with archiveStore s3).   env FLEETQL_S3_BUCKET */
+  s3Bucket?: string;
+  /** Key prefix in the bucket. @default ""   env FLEETQL_S3_PREFIX */
+  s3Prefix?: string;
+  /** Endpoint of an S3-compatible store (MinIO, R2…); unset means AWS.   env FLEETQL_S3_ENDPOINT */
+  s3Endpoint?: string;
+  /** @default "us-east-1"   env FLEETQL_S3_REGION */
+  s3Region?: string;
+  /** Credentials; unset means the AWS SDK's default chain.   env FLEETQL_S3_ACCESS_KEY_ID, FLEETQL_S3_SECRET_ACCESS_KEY */
+  s3AccessKeyId?: string;
+  s3SecretAccessKey?: string;
+  /** Per request to the archive store. @default 30000   env FLEETQL_ARCHIVE_TIMEOUT_MS */
+  archiveTimeoutMs?: number;
 }
 
 /** The resolved configuration: complete, validated, frozen. Made only by `expandConfig`. */
@@ -124,6 +145,9 @@ export interface FleetqlConfig {
   readonly fleetMaxCost: number;
   readonly rolloutSnapshotRetentionMs: number;
   readonly lazyMigrations: boolean;
+  readonly archiveStore: 'file' | 's3';
+  readonly s3: { readonly bucket: string; readonly prefix: string; readonly endpoint: string | undefined; readonly region: string; readonly accessKeyId: string | undefined; readonly secretAccessKey: string | undefined };
+  readonly archiveTimeoutMs: number;
 }
 
 export const defaults = {
@@ -144,7 +168,10 @@ export const defaults = {
   fleetMaxCost: 1_000_000,
   rolloutSnapshotRetentionMs: 86_400_000,
   lazyMigrations: false,
-} as const satisfies Required<FleetqlOptions>;
+  archiveStore: 'file',
+  s3Region: 'us-east-1',
+  archiveTimeoutMs: 30_000,
+} as const satisfies Omit<Required<FleetqlOptions>, 'archiveDir' | 's3Bucket' | 's3Prefix' | 's3Endpoint' | 's3AccessKeyId' | 's3SecretAccessKey'>;
 
 function invalid(message: string): FleetqlError {
   return new FleetqlError('CONFIG_INVALID', message);
@@ -162,6 +189,9 @@ export function expandConfig(options: FleetqlOptions = {}): FleetqlConfig {
   const dataDir = path.resolve(options.dataDir ?? defaults.dataDir);
   const journalMode = options.journalMode ?? defaults.journalMode;
   if (journalMode !== 'delete' && journalMode !== 'wal') throw invalid(`journalMode must be "delete" or "wal", got "${String(journalMode)}"`);
+  const archiveStore = options.archiveStore ?? defaults.archiveStore;
+  if (archiveStore !== 'file' && archiveStore !== 's3') throw invalid(`archiveStore must be "file" or "s3", got "${String(archiveStore)}"`);
+  if (archiveStore === 's3' && !options.s3Bucket) throw invalid('the s3 archive store needs a bucket (FLEETQL_S3_BUCKET)');
   const host = options.host ?? defaults.host;
   if (host.length === 0) throw invalid('host must not be empty');
   return Object.freeze({
@@ -170,7 +200,7 @@ export function expandConfig(options: FleetqlOptions = {}): FleetqlConfig {
     dataDir,
     catalogPath: path.join(dataDir, 'catalog.db'),
     instancesDir: path.join(dataDir, 'instances'),
-    archivesDir: path.join(dataDir, 'archives'),
+    archivesDir: path.resolve(options.archiveDir ?? path.join(dataDir, 'archives')),
     snapshotsDir: path.join(dataDir, 'snapshots'),
     migrationsDir: path.resolve(options.migrationsDir ?? defaults.migrationsDir),
     demo: options.demo ?? defaults.demo,
@@ -185,6 +215,16 @@ export function expandConfig(options: FleetqlOptions = {}): FleetqlConfig {
     fleetDeadlineMs: integerIn('fleetDeadlineMs', options.fleetDeadlineMs ?? defaults.fleetDeadlineMs, 1, 3_600_000),
     fleetMaxCost: integerIn('fleetMaxCost', options.fleetMaxCost ?? defaults.fleetMaxCost, 1, Number.MAX_SAFE_INTEGER),
     lazyMigrations: options.lazyMigrations ?? defaults.lazyMigrations,
+    archiveStore,
+    s3: Object.freeze({
+      bucket: options.s3Bucket ?? '',
+      prefix: options.s3Prefix ?? '',
+      endpoint: options.s3Endpoint,
+      region: options.s3Region ?? defaults.s3Region,
+      accessKeyId: options.s3AccessKeyId,
+      secretAccessKey: options.s3SecretAccessKey,
+    }),
+    archiveTimeoutMs: integerIn('archiveTimeoutMs', options.archiveTimeoutMs ?? defaults.archiveTimeoutMs, 1, 3_600_000),
     rolloutSnapshotRetentionMs: integerIn('rolloutSnapshotRetentionMs', options.rolloutSnapshotRetentionMs ?? defaults.rolloutSnapshotRetentionMs, 0, Number.MAX_SAFE_INTEGER),
   });
 }
@@ -223,6 +263,15 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): FleetqlOptions {
   if ((raw = get('FLEETQL_FLEET_INSTANCE_TIMEOUT_MS')) !== undefined) options.fleetInstanceTimeoutMs = parseInteger('FLEETQL_FLEET_INSTANCE_TIMEOUT_MS', raw);
   if ((raw = get('FLEETQL_FLEET_DEADLINE_MS')) !== undefined) options.fleetDeadlineMs = parseInteger('FLEETQL_FLEET_DEADLINE_MS', raw);
   if ((raw = get('FLEETQL_FLEET_MAX_COST')) !== undefined) options.fleetMaxCost = parseInteger('FLEETQL_FLEET_MAX_COST', raw);
+  if ((raw = get('FLEETQL_ARCHIVE_STORE')) !== undefined) options.archiveStore = raw as 'file' | 's3';
+  if ((raw = get('FLEETQL_ARCHIVE_DIR')) !== undefined) options.archiveDir = raw;
+  if ((raw = get('FLEETQL_S3_BUCKET')) !== undefined) options.s3Bucket = raw;
+  if ((raw = get('FLEETQL_S3_PREFIX')) !== undefined) options.s3Prefix = raw;
+  if ((raw = get('FLEETQL_S3_ENDPOINT')) !== undefined) options.s3Endpoint = raw;
+  if ((raw = get('FLEETQL_S3_REGION')) !== undefined) options.s3Region = raw;
+  if ((raw = get('FLEETQL_S3_ACCESS_KEY_ID')) !== undefined) options.s3AccessKeyId = raw;
+  if ((raw = get('FLEETQL_S3_SECRET_ACCESS_KEY')) !== undefined) options.s3SecretAccessKey = raw;
+  if ((raw = get('FLEETQL_ARCHIVE_TIMEOUT_MS')) !== undefined) options.archiveTimeoutMs = parseInteger('FLEETQL_ARCHIVE_TIMEOUT_MS', raw);
   if ((raw = get('FLEETQL_LAZY_MIGRATIONS')) !== undefined) options.lazyMigrations = parseBoolean('FLEETQL_LAZY_MIGRATIONS', raw);
   if ((raw = get('FLEETQL_ROLLOUT_SNAPSHOT_RETENTION_MS')) !== undefined) options.rolloutSnapshotRetentionMs = parseInteger('FLEETQL_ROLLOUT_SNAPSHOT_RETENTION_MS', raw);
   return options;

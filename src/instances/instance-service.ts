@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import path from 'node:path';
-import type { Catalog, InstanceFilter, InstanceQuery, InstanceRecord, Operation } from '../catalog/index.js';
+import type { Catalog, InstanceFilter, InstanceQuery, InstanceRecord, InstanceState, Labels, Operation } from '../catalog/index.js';
 import { FleetqlError, instanceNotFound, isFleetqlError } from '../errors.js';
 import { appliedMigrations, currentVersion, migrateTo, type AppliedMigration, type MigrationSet } from '../migrations/index.js';
 import { fsyncPath, removeFileAndSidecars, SqliteDatabase, StorageError, type JournalMode } from '../storage/index.js';
@@ -266,22 +266,63 @@ export class InstanceService {
   async create(rawId: unknown, rawLabels: unknown): Promise<InstanceRecord> {
     const id = parseInstanceId(rawId);
     const labels = parseLabels(rawLabels);
+    this.#recordMigrations();
+    return this.#create(id, labels, ['DESTROYED'], (building) => {
+      this.#build(building);
+      return this.#migrations.head;
+    });
+  }
+
+  /**
+   * Creates an instance from a database image (an archive being restored): written aside, checked
+   * with `PRAGMA integrity_check` and against `schemaVersion`, then placed and committed exactly as
+   * a create is (journaled; a crash leaves it fully there or fully gone). An ARCHIVED or DESTROYED
+   * id may be reused; ARCHIVE_CORRUPT when the image is not a sound database at that version.
+   */
+  async createFromImage(rawId: unknown, rawLabels: unknown, image: Buffer, schemaVersion: number): Promise<InstanceRecord> {
+    const id = parseInstanceId(rawId);
+    const labels = parseLabels(rawLabels);
+    if (schemaVersion > this.#migrations.head) {
+      throw new FleetqlError('MIGRATION_MISSING', `the archive is at schema version ${schemaVersion}, past this server's head (${this.#migrations.head})`);
+    }
+    return this.#create(id, labels, ['DESTROYED', 'ARCHIVED'], (building) => {
+      fs.writeFileSync(building, image);
+      const db = SqliteDatabase.open(building, { journalMode: 'memory', synchronous: 'off', busyTimeoutMs: this.#busyTimeoutMs });
+      try {
+        const check = db.rows('PRAGMA integrity_check');
+        const ok = check.length === 1 && check[0]?.[0] === 'ok';
+        if (!ok) throw new FleetqlError('ARCHIVE_CORRUPT', `the archived database of "${id}" fails its integrity check`);
+        const version = currentVersion(db);
+        if (version !== schemaVersion) throw new FleetqlError('ARCHIVE_CORRUPT', `the archived database of "${id}" is at version ${version}, its manifest says ${schemaVersion}`);
+        if (this.#journalMode === 'wal') db.exec('PRAGMA journal_mode = WAL');
+      } catch (error) {
+        if (error instanceof StorageError) throw new FleetqlError('ARCHIVE_CORRUPT', `the archived database of "${id}" cannot be read`, { cause: error });
+        throw error;
+      } finally {
+        db.close();
+      }
+      fsyncPath(building);
+      return schemaVersion;
+    });
+  }
+
+  /** The journaled create: claim, build aside, place, commit; undone on any failure. */
+  #create(id: InstanceId, labels: Labels, replaceable: readonly InstanceState[], build: (building: string) => number): Promise<InstanceRecord> {
     return this.#locks.run(id, async () => {
       const file = this.#layout.fileOf(id);
       const building = `${file}.creating`;
-      this.#recordMigrations();
-      const operation = this.#catalog.beginCreate(id, labels, {});
+      const operation = this.#catalog.beginCreate(id, labels, {}, replaceable);
       crashPoint('create:journaled');
       try {
         fs.mkdirSync(path.dirname(file), { recursive: true });
         removeFileAndSidecars(building);
-        this.#build(building);
+        const version = build(building);
         crashPoint('create:file-built');
         await this.#cache.evict(file);
         fs.renameSync(building, file);
         fsyncPath(path.dirname(file));
         crashPoint('create:file-placed');
-        const record = this.#catalog.completeCreate(operation, this.#migrations.head);
+        const record = this.#catalog.completeCreate(operation, version);
         crashPoint('create:committed');
         return record;
       } catch (error) {
@@ -289,6 +330,24 @@ export class InstanceService {
         throw error;
       }
     });
+  }
+
+  /**
+   * A consistent copy of a live instance as one database image (VACUUM INTO: a compact snapshot of
+   * the last committed state, taken in one step while other requests wait), for archiving.
+   */
+  async snapshotImage(rawId: unknown): Promise<{ record: InstanceRecord; image: Buffer; version: number }> {
+    const id = parseInstanceId(rawId);
+    const target = path.join(this.#layout.snapshotsRoot, 'archiving', `${id}.${process.pid}.${Date.now()}.db`);
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    try {
+      return await this.withInstance(id, (db, record) => {
+        db.run('VACUUM INTO ?', [target]);
+        return { record, image: fs.readFileSync(target), version: currentVersion(db) };
+      });
+    } finally {
+      removeFileAndSidecars(target);
+    }
   }
 
   /**

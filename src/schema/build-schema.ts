@@ -1,6 +1,7 @@
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
 import { introspectVersions, type InstanceSchema, type MigrationSet } from '../migrations/index.js';
 import { buildDataModel, type DataModel } from '../query/index.js';
+import { registerArchiveTypes } from './archive-types.js';
 import { createBuilder } from './builder.js';
 import { registerFleetTypes } from './fleet-types.js';
 import { registerInstanceTypes } from './instance-types.js';
@@ -18,6 +19,7 @@ export function buildSchema(model: DataModel, versions: readonly InstanceSchema[
   const refs = registerTableTypes(builder, shared, model, versions, Instance);
   registerFleetTypes(builder, model, refs, InstancesBoolExp);
   registerRolloutTypes(builder, InstancesBoolExp);
+  registerArchiveTypes(builder, Instance);
   return builder.toSchema();
 }
 

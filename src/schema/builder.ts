@@ -1,5 +1,6 @@
 import SchemaBuilder from '@pothos/core';
 import type { GraphQLError } from 'graphql';
+import type { ArchiveService } from '../archive/index.js';
 import type { DataService, RelationshipLoaders } from '../data/index.js';
 import type { FleetService } from '../fleet/index.js';
 import type { RolloutService } from '../rollouts/index.js';
@@ -16,6 +17,7 @@ export interface Context {
   readonly loaders: RelationshipLoaders;
   readonly fleet: FleetService;
   readonly rollouts: RolloutService;
+  readonly archives: ArchiveService;
   /** Aborted when the client goes away (ends subscriptions). */
   readonly signal?: AbortSignal;
   /** Errors of single instances in a fleet answer, added to the response beside the data. */

@@ -9,6 +9,7 @@ import { FleetqlError } from '../errors.js';
 import { InstanceService } from '../instances/index.js';
 import { loadMigrations, verifyAgainstCatalog, type MigrationSet } from '../migrations/index.js';
 import { DataService, RelationshipLoaders } from '../data/index.js';
+import { ArchiveService, FileArchiveStore, S3ArchiveStore, type ArchiveStore } from '../archive/index.js';
 import { FleetService } from '../fleet/index.js';
 import { RolloutService } from '../rollouts/index.js';
 import { schemaForMigrations, type Context } from '../schema/index.js';
@@ -47,6 +48,11 @@ interface Started {
   instances: InstanceService;
   migrations: MigrationSet;
   yoga: YogaServerInstance<Record<string, never>, Context>;
+}
+
+function createArchiveStore(config: FleetqlConfig): ArchiveStore {
+  if (config.archiveStore === 'file') return new FileArchiveStore(config.archivesDir);
+  return new S3ArchiveStore({ ...config.s3, timeoutMs: config.archiveTimeoutMs });
 }
 
 function json(status: number, body: unknown): Response {
@@ -90,6 +96,7 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
       }
       const { schema, model } = schemaForMigrations(migrations);
       const data = new DataService(model, instances);
+      const archives = new ArchiveService({ store: createArchiveStore(config), catalog, instances });
       const rollouts = new RolloutService({ catalog, instances, head: migrations.head, logger, snapshotRetentionMs: config.rolloutSnapshotRetentionMs });
       const fleet = new FleetService(data, instances, {
         concurrencyDefault: config.fleetConcurrency,
@@ -108,7 +115,7 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
         logging: false,
         maskedErrors: { maskError: createMaskError(logger) },
         plugins: [useRequestId(), useInputDepthLimit(maxInputDepth), useExtraErrors(), useErrorCodes()],
-        context: ({ request }) => ({ instances, migrations, data, fleet, rollouts, loaders: new RelationshipLoaders(data), extraErrors: [], requestId: requestIdOf(request), signal: request.signal }),
+        context: ({ request }) => ({ instances, migrations, data, fleet, rollouts, archives, loaders: new RelationshipLoaders(data), extraErrors: [], requestId: requestIdOf(request), signal: request.signal }),
       });
       started = { catalog, instances, migrations, yoga, rollouts };
       rollouts.resumeInterrupted();

@@ -1,0 +1,107 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
+import type { ArchiveRecord, Catalog, InstanceRecord } from '../catalog/index.js';
+import { FleetqlError, isFleetqlError } from '../errors.js';
+import { parseInstanceId, type InstanceService } from '../instances/index.js';
+import type { ArchiveStore } from './archive-store.js';
+
+const gzip = promisify(zlib.gzip);
+const gunzip = promisify(zlib.gunzip);
+
+const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
+
+/** Time-ordered, unguessable archive ids: `a<ms base36>-<12 hex>`. */
+function newArchiveId(): string {
+  return `a${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
+}
+
+/**
+ * Archives and restores instances: a consistent snapshot, gzip-compressed, its SHA-256 recorded in
+ * a manifest stored beside it, read back and verified before the catalog lists it. A restore
+ * verifies the checksum and the database's integrity before the instance becomes ACTIVE.
+ */
+export class ArchiveService {
+  readonly #store: ArchiveStore;
+  readonly #catalog: Catalog;
+  readonly #instances: InstanceService;
+  readonly #now: () => string;
+
+  constructor(options: { store: ArchiveStore; catalog: Catalog; instances: InstanceService; now?: () => string }) {
+    this.#store = options.store;
+    this.#catalog = options.catalog;
+    this.#instances = options.instances;
+    this.#now = options.now ?? (() => new Date().toISOString());
+  }
+
+  get storeDescription(): string {
+    return this.#store.description;
+  }
+
+  list(instanceId: string | undefined, limit: number, offset: number): ArchiveRecord[] {
+    return this.#catalog.archives.list(instanceId === undefined ? undefined : parseInstanceId(instanceId), limit, offset);
+  }
+
+  get(archiveId: string): ArchiveRecord {
+    const record = this.#catalog.archives.get(archiveId);
+    if (record === undefined) throw new FleetqlError('ARCHIVE_NOT_FOUND', `archive "${archiveId.slice(0, 80)}" not found`);
+    return record;
+  }
+
+  /** Archives a live instance (writes may go on: the snapshot is of the last committed state). */
+  async archive(rawId: unknown): Promise<ArchiveRecord> {
+    const { record, image, version } = await this.#instances.snapshotImage(rawId);
+    const compressed = await gzip(image, { level: 6 });
+    const id = newArchiveId();
+    const archive: ArchiveRecord = {
+      id,
+      instance_id: record.id,
+      key: `instances/${record.id}/${id}.db.gz`,
+      created_at: this.#now(),
+      schema_version: version,
+      labels: record.labels,
+      size_bytes: image.length,
+      compressed_bytes: compressed.length,
+      sha256: sha256(compressed),
+      verified_at: '',
+    };
+    await this.#store.put(archive.key, compressed);
+    // Only what was read back and matched is an archive.
+    const stored = await this.#store.get(archive.key);
+    if (sha256(stored) !== archive.sha256) {
+      await this.#store.delete(archive.key).catch(() => undefined);
+      throw new FleetqlError('ARCHIVE_CORRUPT', `the archive of "${record.id}" did not read back intact from ${this.#store.description}; nothing was recorded`);
+    }
+    const verified = { ...archive, verified_at: this.#now() };
+    await this.#store.put(`instances/${record.id}/${id}.json`, Buffer.from(JSON.stringify({ format: 'fleetql-archive/1', ...verified }, null, 2)));
+    this.#catalog.archives.insert(verified);
+    return verified;
+  }
+
+  /**
+   * Brings an archive back as `asId` (default: its own id, which must be free, archived or
+   * destroyed). ARCHIVE_CORRUPT, and nothing changes, when the bytes or the database are not sound.
+   */
+  async restore(archiveId: string, asId?: string): Promise<InstanceRecord> {
+    const archive = this.get(archiveId);
+    const target = parseInstanceId(asId ?? archive.instance_id);
+    let stored: Buffer;
+    try {
+      stored = await this.#store.get(archive.key);
+    } catch (error) {
+      if (isFleetqlError(error, 'ARCHIVE_NOT_FOUND')) throw new FleetqlError('ARCHIVE_CORRUPT', `archive "${archive.id}" is missing from ${this.#store.description}`, { cause: error });
+      throw error;
+    }
+    if (stored.length !== archive.compressed_bytes || sha256(stored) !== archive.sha256) {
+      throw new FleetqlError('ARCHIVE_CORRUPT', `archive "${archive.id}" does not match its checksum`, { extensions: { archive_id: archive.id } });
+    }
+    let image: Buffer;
+    try {
+      image = await gunzip(stored);
+    } catch (error) {
+      throw new FleetqlError('ARCHIVE_CORRUPT', `archive "${archive.id}" cannot be decompressed`, { cause: error });
+    }
+    if (image.length !== archive.size_bytes) throw new FleetqlError('ARCHIVE_CORRUPT', `archive "${archive.id}" has the wrong size`);
+    return this.#instances.createFromImage(target, archive.labels, image, archive.schema_version);
+  }
+}
