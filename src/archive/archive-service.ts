@@ -22,20 +22,20 @@ function newArchiveId(): string {
  * verifies the checksum and the database's integrity before the instance becomes ACTIVE.
  */
 export class ArchiveService {
-  readonly #store: ArchiveStore;
+  readonly #objects: ArchiveStore;
   readonly #catalog: Catalog;
   readonly #instances: InstanceService;
   readonly #now: () => string;
 
   constructor(options: { store: ArchiveStore; catalog: Catalog; instances: InstanceService; now?: () => string }) {
-    this.#store = options.store;
+    this.#objects = options.store;
     this.#catalog = options.catalog;
     this.#instances = options.instances;
     this.#now = options.now ?? (() => new Date().toISOString());
   }
 
   get storeDescription(): string {
-    return this.#store.description;
+    return this.#objects.description;
   }
 
   list(instanceId: string | undefined, limit: number, offset: number): ArchiveRecord[] {
@@ -48,9 +48,28 @@ export class ArchiveService {
     return record;
   }
 
-  /** Archives a live instance (writes may go on: the snapshot is of the last committed state). */
-  async archive(rawId: unknown): Promise<ArchiveRecord> {
+  /**
+   * Archives a live instance (writes may go on: the snapshot is of the last committed state). With
+   * `retire`, the instance is taken out of service first and, once the archive is verified, marked
+   * ARCHIVED and its file removed.
+   */
+  async archive(rawId: unknown, options: { retire?: boolean } = {}): Promise<ArchiveRecord> {
+    if (options.retire) {
+      let archived: ArchiveRecord | undefined;
+      await this.#instances.retire(rawId, 'ARCHIVED', async (record, image, version) => (archived = await this.#keep(record, image, version)).id);
+      return archived!;
+    }
     const { record, image, version } = await this.#instances.snapshotImage(rawId);
+    return this.#keep(record, image, version);
+  }
+
+  /** destroy_instance(archive: true): archive, verify, then delete; the archive stays restorable. */
+  destroy(rawId: unknown): Promise<InstanceRecord> {
+    return this.#instances.retire(rawId, 'DESTROYED', async (record, image, version) => (await this.#keep(record, image, version)).id);
+  }
+
+  /** Compresses, stores, reads back and verifies an image, then records it; returns the record. */
+  async #keep(record: InstanceRecord, image: Buffer, version: number): Promise<ArchiveRecord> {
     const compressed = await gzip(image, { level: 6 });
     const id = newArchiveId();
     const archive: ArchiveRecord = {
@@ -65,15 +84,15 @@ export class ArchiveService {
       sha256: sha256(compressed),
       verified_at: '',
     };
-    await this.#store.put(archive.key, compressed);
+    await this.#objects.put(archive.key, compressed);
     // Only what was read back and matched is an archive.
-    const stored = await this.#store.get(archive.key);
+    const stored = await this.#objects.get(archive.key);
     if (sha256(stored) !== archive.sha256) {
-      await this.#store.delete(archive.key).catch(() => undefined);
-      throw new FleetqlError('ARCHIVE_CORRUPT', `the archive of "${record.id}" did not read back intact from ${this.#store.description}; nothing was recorded`);
+      await this.#objects.delete(archive.key).catch(() => undefined);
+      throw new FleetqlError('ARCHIVE_CORRUPT', `the archive of "${record.id}" did not read back intact from ${this.#objects.description}; nothing was recorded`);
     }
     const verified = { ...archive, verified_at: this.#now() };
-    await this.#store.put(`instances/${record.id}/${id}.json`, Buffer.from(JSON.stringify({ format: 'fleetql-archive/1', ...verified }, null, 2)));
+    await this.#objects.put(`instances/${record.id}/${id}.json`, Buffer.from(JSON.stringify({ format: 'fleetql-archive/1', ...verified }, null, 2)));
     this.#catalog.archives.insert(verified);
     return verified;
   }
@@ -87,9 +106,9 @@ export class ArchiveService {
     const target = parseInstanceId(asId ?? archive.instance_id);
     let stored: Buffer;
     try {
-      stored = await this.#store.get(archive.key);
+      stored = await this.#objects.get(archive.key);
     } catch (error) {
-      if (isFleetqlError(error, 'ARCHIVE_NOT_FOUND')) throw new FleetqlError('ARCHIVE_CORRUPT', `archive "${archive.id}" is missing from ${this.#store.description}`, { cause: error });
+      if (isFleetqlError(error, 'ARCHIVE_NOT_FOUND')) throw new FleetqlError('ARCHIVE_CORRUPT', `archive "${archive.id}" is missing from ${this.#objects.description}`, { cause: error });
       throw error;
     }
     if (stored.length !== archive.compressed_bytes || sha256(stored) !== archive.sha256) {

@@ -2,7 +2,7 @@ import type { ComparisonExp, OrderDirection } from '../sql/index.js';
 import type { ArchiveRecords } from './archive-records.js';
 import type { RolloutStore } from './rollout-store.js';
 
-export const instanceStates = ['CREATING', 'ACTIVE', 'QUARANTINED', 'ARCHIVED', 'DESTROYING', 'DESTROYED'] as const;
+export const instanceStates = ['CREATING', 'ACTIVE', 'QUARANTINED', 'ARCHIVING', 'ARCHIVED', 'DESTROYING', 'DESTROYED'] as const;
 export type InstanceState = (typeof instanceStates)[number];
 
 export type Labels = Readonly<Record<string, string>>;
@@ -48,7 +48,7 @@ export interface InstanceQuery {
   offset?: number | undefined;
 }
 
-export type OperationKind = 'create' | 'destroy';
+export type OperationKind = 'create' | 'destroy' | 'retire';
 
 /** A journaled lifecycle operation: pending until it completes or a restart finishes or undoes it. */
 export interface Operation {
@@ -85,6 +85,15 @@ export interface Catalog {
   /** Marks the instance DESTROYING and journals it; INSTANCE_NOT_FOUND if there is none to destroy. */
   beginDestroy(id: string, detail: Record<string, unknown>): Operation;
   completeDestroy(operation: Operation): InstanceRecord;
+
+  /** Marks an ACTIVE instance ARCHIVING (no reads or writes) and journals its retirement. */
+  beginRetire(id: string, detail: Record<string, unknown>): Operation;
+  /** The archive could not be made: the instance is ACTIVE again, the operation rolled back. */
+  rollbackRetire(operation: Operation): InstanceRecord;
+  /** The archive is verified: the instance takes its final state; its file is removed next. */
+  markRetired(operation: Operation, state: 'ARCHIVED' | 'DESTROYED', archiveId: string): InstanceRecord;
+  /** The file is gone: the operation is done. */
+  finishOperation(operation: Operation): void;
 
   pendingOperations(): Operation[];
 

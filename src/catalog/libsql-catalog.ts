@@ -249,6 +249,38 @@ export class LibsqlCatalog implements Catalog {
     });
   }
 
+  beginRetire(id: string, detail: Record<string, unknown>): Operation {
+    return this.#db.transaction(() => {
+      const existing = this.getInstance(id);
+      if (existing === undefined || existing.state === 'DESTROYED' || existing.state === 'CREATING') throw instanceNotFound(id);
+      if (existing.state !== 'ACTIVE') {
+        throw new FleetqlError('INSTANCE_UNAVAILABLE', `instance "${id}" is ${existing.state.toLowerCase()}`, { extensions: { instance_id: id } });
+      }
+      this.#db.run(`UPDATE instances SET state = 'ARCHIVING', updated_at = ? WHERE id = ?`, [this.#now(), id]);
+      return this.#journal('retire', id, detail);
+    });
+  }
+
+  rollbackRetire(operation: Operation): InstanceRecord {
+    return this.#db.transaction(() => {
+      this.#db.run(`UPDATE instances SET state = 'ACTIVE', updated_at = ? WHERE id = ? AND state = 'ARCHIVING'`, [this.#now(), operation.instance_id]);
+      this.#finish(operation, 'rolled_back');
+      return this.#require(operation.instance_id);
+    });
+  }
+
+  markRetired(operation: Operation, state: 'ARCHIVED' | 'DESTROYED', archiveId: string): InstanceRecord {
+    return this.#db.transaction(() => {
+      this.#db.run(`UPDATE instances SET state = ?, updated_at = ? WHERE id = ? AND state = 'ARCHIVING'`, [state, this.#now(), operation.instance_id]);
+      this.#db.run(`UPDATE operations SET detail = json_set(detail, '$.archive_id', ?) WHERE id = ?`, [archiveId, operation.id]);
+      return this.#require(operation.instance_id);
+    });
+  }
+
+  finishOperation(operation: Operation): void {
+    this.#finish(operation, 'done');
+  }
+
   pendingOperations(): Operation[] {
     return this.#db
       .all<OperationRow>(`SELECT id, kind, instance_id, started_at, detail FROM operations WHERE status = 'pending' ORDER BY id`)

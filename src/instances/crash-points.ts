@@ -15,6 +15,9 @@ export type CrashPoint =
   | 'destroy:file-removed'
   | 'destroy:committed';
 
-export function crashPoint(name: CrashPoint): void {
+/** The steps of retiring an instance into an archive (archive_instance retire, destroy with archive). */
+export type RetireCrashPoint = 'retire:journaled' | 'retire:archived' | 'retire:marked' | 'retire:file-removed';
+
+export function crashPoint(name: CrashPoint | RetireCrashPoint): void {
   if (armed.has(name)) process.kill(process.pid, 'SIGKILL');
 }

@@ -30,6 +30,10 @@ export interface InstanceServiceOptions {
 export interface RecoveryReport {
   createsRolledBack: string[];
   destroysCompleted: string[];
+  /** Retirements interrupted before their archive was verified: the instance is ACTIVE again. */
+  retiresRolledBack: string[];
+  /** Retirements interrupted after: the file removal was finished. */
+  retiresCompleted: string[];
 }
 
 /** Copies a file to `target` through a temporary name, synced, so `target` is never half written. */
@@ -386,14 +390,59 @@ export class InstanceService {
     return this.#locks.run(id, () => this.#catalog.setLabels(id, labels));
   }
 
-  /** Destroys an instance; with `archive` its data would first be archived, which is not available yet. */
-  async destroy(rawId: unknown, options: { archive: boolean }): Promise<InstanceRecord> {
+  /**
+   * Retires an instance into an archive: marked ARCHIVING (journaled; reads and writes wait out),
+   * snapshotted, handed to `archive` (which stores and verifies it and returns its id), then marked
+   * `finalState` and only then its file removed. If `archive` fails the instance is ACTIVE again.
+   */
+  async retire(rawId: unknown, finalState: 'ARCHIVED' | 'DESTROYED', archive: (record: InstanceRecord, image: Buffer, version: number) => Promise<string>): Promise<InstanceRecord> {
     const id = parseInstanceId(rawId);
-    if (options.archive) {
-      throw new FleetqlError('NOT_SUPPORTED', 'archiving is not available yet: destroy_instance(id, archive: false) destroys without an archive', {
-        extensions: { instance_id: id },
-      });
+    return this.#locks.run(id, async () => {
+      const operation = this.#catalog.beginRetire(id, { final_state: finalState });
+      crashPoint('retire:journaled');
+      const file = this.#layout.fileOf(id);
+      let archiveId: string;
+      try {
+        await this.#cache.evict(file);
+        const { image, version } = this.#imageOf(file, id);
+        archiveId = await archive(this.#catalog.getInstance(id)!, image, version);
+      } catch (error) {
+        this.#catalog.rollbackRetire(operation);
+        throw error;
+      }
+      crashPoint('retire:archived');
+      const record = this.#catalog.markRetired(operation, finalState, archiveId);
+      crashPoint('retire:marked');
+      await this.#removeRetiredFile(operation);
+      crashPoint('retire:file-removed');
+      this.#catalog.finishOperation(operation);
+      return record;
+    });
+  }
+
+  /** A snapshot image of a file nobody else uses (its handle was evicted), by VACUUM INTO. */
+  #imageOf(file: string, id: InstanceId): { image: Buffer; version: number } {
+    const target = path.join(this.#layout.snapshotsRoot, 'archiving', `${id}.${process.pid}.${Date.now()}.db`);
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    const db = SqliteDatabase.open(file, { journalMode: this.#journalMode, busyTimeoutMs: this.#busyTimeoutMs, safeIntegers: true });
+    try {
+      db.run('VACUUM INTO ?', [target]);
+      return { image: fs.readFileSync(target), version: currentVersion(db) };
+    } finally {
+      db.close();
+      removeFileAndSidecars(target);
     }
+  }
+
+  async #removeRetiredFile(operation: Operation): Promise<void> {
+    const file = this.#layout.fileOf(operation.instance_id as InstanceId);
+    await this.#cache.evict(file);
+    removeFileAndSidecars(file);
+  }
+
+  /** Destroys an instance without keeping an archive (see `retire` for destroying with one). */
+  async destroy(rawId: unknown): Promise<InstanceRecord> {
+    const id = parseInstanceId(rawId);
     return this.#locks.run(id, async () => {
       const operation = this.#catalog.beginDestroy(id, {});
       crashPoint('destroy:journaled');
@@ -423,13 +472,25 @@ export class InstanceService {
 
   /** Finishes or undoes what a crash interrupted. Reads only the journal; never scans instance files. */
   async recover(): Promise<RecoveryReport> {
-    const report: RecoveryReport = { createsRolledBack: [], destroysCompleted: [] };
+    const report: RecoveryReport = { createsRolledBack: [], destroysCompleted: [], retiresRolledBack: [], retiresCompleted: [] };
     for (const operation of this.#catalog.pendingOperations()) {
       await nextTurn(); // keep /healthz answering through a long recovery
       await this.#locks.run(operation.instance_id, async () => {
         if (operation.kind === 'create') {
           this.#undoCreate(operation);
           report.createsRolledBack.push(operation.instance_id);
+        } else if (operation.kind === 'retire') {
+          // Before its archive was verified and recorded the instance is still whole: back to ACTIVE.
+          // After, its final state stands and only the file removal is left to finish.
+          const record = this.#catalog.getInstance(operation.instance_id);
+          if (record?.state === 'ARCHIVING') {
+            this.#catalog.rollbackRetire(operation);
+            report.retiresRolledBack.push(operation.instance_id);
+          } else {
+            await this.#removeRetiredFile(operation);
+            this.#catalog.finishOperation(operation);
+            report.retiresCompleted.push(operation.instance_id);
+          }
         } else {
           await this.#removeFiles(operation);
           this.#catalog.completeDestroy(operation);

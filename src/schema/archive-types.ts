@@ -34,9 +34,10 @@ export function registerArchiveTypes(builder: Builder, Instance: PothosSchemaTyp
   builder.mutationFields((t) => ({
     archive_instance: t.field({
       type: Archive,
-      description: 'Takes a consistent snapshot of a live instance (writes may continue), compresses it, stores it and reads it back to verify it. The instance stays ACTIVE.',
-      args: { id: t.arg.id({ required: true }) },
-      resolve: (_root, args, ctx) => ctx.archives.archive(args.id),
+      description:
+        'Takes a consistent snapshot of a live instance (writes may continue), compresses it, stores it and reads it back to verify it; the instance stays ACTIVE. With retire: true the instance leaves service first and, once the archive is verified, becomes ARCHIVED and its file is removed.',
+      args: { id: t.arg.id({ required: true }), retire: t.arg.boolean({ defaultValue: false, required: true }) },
+      resolve: (_root, args, ctx) => ctx.archives.archive(args.id, { retire: args.retire }),
     }),
     restore_instance: t.field({
       type: Instance,

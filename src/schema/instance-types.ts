@@ -149,9 +149,10 @@ export function registerInstanceTypes(builder: Builder, shared: SharedTypes) {
       }),
       destroy_instance: t.field({
         type: Instance,
-        description: 'Destroys an instance. With archive: true (the default) its data is archived first; archive: false deletes it for good.',
+        description:
+          'Destroys an instance. With archive: true (the default) it is archived first and its file removed only after the archive was read back and verified (it stays restorable with restore_instance); archive: false deletes it for good.',
         args: { id: t.arg.id({ required: true }), archive: t.arg.boolean({ defaultValue: true, required: true }) },
-        resolve: (_root, args, ctx) => ctx.instances.destroy(args.id, { archive: args.archive }),
+        resolve: (_root, args, ctx) => (args.archive ? ctx.archives.destroy(args.id) : ctx.instances.destroy(args.id)),
       }),
     }),
   });

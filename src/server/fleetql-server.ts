@@ -87,7 +87,7 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
         onLazyMigrationFailure: (instanceId, error) => logger.warn('lazy migration failed; serving the instance at its version', { instance_id: instanceId, error }),
       });
       const recovered = await instances.recover();
-      if (recovered.createsRolledBack.length + recovered.destroysCompleted.length > 0) {
+      if (Object.values(recovered).some((ids) => ids.length > 0)) {
         logger.warn('settled operations a previous run left unfinished', { ...recovered });
       }
       if (isNewDataDir && config.demo) {

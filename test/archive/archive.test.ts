@@ -116,3 +116,41 @@ test('the S3 store, against a real S3-protocol server on loopback', async (t) =>
   assert.deepEqual(restored.data!['restore_instance'], { id: 'cloud', state: 'ACTIVE' });
   assert.deepEqual(await everything(server, 'cloud'), before);
 });
+
+test('retire and destroy with an archive: the file goes only after the archive is verified, and comes back exactly', async (t) => {
+  const server = await startServer(t);
+  await seeded(server, 'old-shop');
+  await seeded(server, 'gone-shop', '{org: "globex"}');
+  const before = { old: await everything(server, 'old-shop'), gone: await everything(server, 'gone-shop') };
+
+  const retired = await server.gql(`mutation { archive_instance(id: "old-shop", retire: true) { id instance_id } }`);
+  assert.equal(retired.errors, undefined, JSON.stringify(retired.errors));
+  const destroyed = await server.gql(`mutation { destroy_instance(id: "gone-shop") { id state size_bytes } }`);
+  assert.deepEqual(destroyed.data!['destroy_instance'], { id: 'gone-shop', state: 'DESTROYED', size_bytes: 0 });
+  const states = await server.gql(`{ old: instance(id: "old-shop") { state size_bytes } archives { instance_id } }`);
+  assert.deepEqual(states.data!['old'], { state: 'ARCHIVED', size_bytes: 0 });
+  assert.deepEqual(states.data!['archives'].map((a: any) => a.instance_id).sort(), ['gone-shop', 'old-shop']);
+  assert.deepEqual(fs.readdirSync(path.join(server.dataDir, 'instances'), { recursive: true }).filter((f) => String(f).endsWith('.db')), [], 'both files are gone');
+  const closed = await server.gql(`{ instance(id: "old-shop") { machines { id } } }`);
+  assert.equal(closed.errors?.[0]?.extensions?.['code'], 'INSTANCE_UNAVAILABLE', 'an archived instance is not served');
+  assert.equal((await server.gql(`mutation { archive_instance(id: "old-shop", retire: true) { id } }`)).errors?.[0]?.extensions?.['code'], 'INSTANCE_UNAVAILABLE');
+
+  for (const [id, archiveId] of [['old-shop', retired.data!['archive_instance'].id], ['gone-shop', undefined]] as const) {
+    const archive = archiveId ?? (await server.gql(`{ archives(instance_id: "${id}") { id } }`)).data!['archives'][0].id;
+    const restored = await server.gql(`mutation { restore_instance(archive_id: "${archive}") { id state } }`);
+    assert.deepEqual(restored.data!['restore_instance'], { id, state: 'ACTIVE' });
+  }
+  assert.deepEqual({ old: await everything(server, 'old-shop'), gone: await everything(server, 'gone-shop') }, before);
+});
+
+test('retiring into an unreachable store changes nothing: the instance stays ACTIVE with its file', async (t) => {
+  const server = await startServer(t, { archiveStore: 's3', s3Bucket: 'nowhere', s3Endpoint: 'http://127.0.0.1:9', s3AccessKeyId: 'x', s3SecretAccessKey: 'y', archiveTimeoutMs: 2000 });
+  await seeded(server, 'stay');
+  const before = await everything(server, 'stay');
+  for (const mutation of ['archive_instance(id: "stay", retire: true) { id }', 'destroy_instance(id: "stay") { id }']) {
+    const result = await server.gql(`mutation { ${mutation} }`);
+    assert.equal(result.errors?.[0]?.extensions?.['code'], 'ARCHIVE_STORE_UNAVAILABLE', mutation);
+  }
+  assert.deepEqual(await everything(server, 'stay'), before);
+  assert.equal((await server.gql(`{ instance(id: "stay") { state } }`)).data!['instance'].state, 'ACTIVE');
+});
