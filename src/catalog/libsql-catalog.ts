@@ -199,7 +199,9 @@ export class LibsqlCatalog implements Catalog {
         throw new FleetqlError('INSTANCE_EXISTS', `instance "${id}" already exists`, { extensions: { instance_id: id } });
       }
       const now = this.#now();
-      // A destroyed tombstone (or, for a restore, an archived one) gives its id back.
+      // A destroyed tombstone (or, for a restore, an archived one) gives its id back; the journal
+      // keeps it, so a creation that does not finish puts it back.
+      if (existing !== undefined) detail = { ...detail, previous: existing };
       this.#db.run(`DELETE FROM instances WHERE id = ?`, [id]);
       this.#db.run(`INSERT INTO instances (id, labels, state, schema_version, created_at, updated_at) VALUES (?, ?, 'CREATING', 0, ?, ?)`, [
         id,
@@ -226,7 +228,19 @@ export class LibsqlCatalog implements Catalog {
 
   rollbackCreate(operation: Operation): void {
     this.#db.transaction(() => {
-      this.#db.run(`DELETE FROM instances WHERE id = ? AND state = 'CREATING'`, [operation.instance_id]);
+      const removed = this.#db.run(`DELETE FROM instances WHERE id = ? AND state = 'CREATING'`, [operation.instance_id]).changes;
+      const previous = operation.detail['previous'] as InstanceRecord | undefined;
+      if (removed === 1 && previous !== undefined) {
+        this.#db.run(`INSERT INTO instances (id, labels, state, schema_version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`, [
+          previous.id,
+          canonicalLabels(previous.labels),
+          previous.state,
+          previous.schema_version,
+          previous.created_at,
+          previous.updated_at,
+        ]);
+        this.#writeLabels(previous.id, previous.labels);
+      }
       this.#finish(operation, 'rolled_back');
     });
   }

@@ -57,3 +57,24 @@ for (const [point, outcome] of Object.entries(cases) as Array<[RetireCrashPoint,
     await stop(after);
   });
 }
+
+test('kill -9 in the middle of restoring an archived instance: after a restart it is ARCHIVED again, and restores', async (t) => {
+  const dataDir = tempDir(t);
+  const args = ['--no-demo', '--data', dataDir];
+  const setup = await spawnServer(t, { args });
+  assert.equal((await setup.gql(`mutation { create_instance(id: "victim", labels: {org: "acme"}) { id } insert_machines(instance_id: "victim", objects: [{id: "m", name: "n", state: "started", region: "fra", cpu_kind: "shared", cpus: 2, memory_mb: 256, image: "i", created_at: "c", updated_at: "u"}]) { affected_rows } }`)).errors, undefined);
+  const before = (await setup.gql(rowsQuery)).data!['instance'];
+  const archive = (await setup.gql(`mutation { archive_instance(id: "victim", retire: true) { id } }`)).data!['archive_instance'].id as string;
+  await stop(setup);
+
+  const crashing = await spawnServer(t, { args, env: { FLEETQL_CRASH_AT: 'create:file-placed' } });
+  await assert.rejects(crashing.gql(`mutation { restore_instance(archive_id: "${archive}") { id } }`));
+  assert.equal((await crashing.exited).signal, 'SIGKILL');
+
+  const after = await spawnServer(t, { args });
+  assert.deepEqual((await after.gql(`{ instance(id: "victim") { state labels } }`)).data!['instance'], { state: 'ARCHIVED', labels: { org: 'acme' } }, 'the archived tombstone is back');
+  assert.deepEqual(filesUnder(path.join(dataDir, 'instances')), []);
+  assert.deepEqual((await after.gql(`mutation { restore_instance(archive_id: "${archive}") { state } }`)).data!['restore_instance'], { state: 'ACTIVE' });
+  assert.deepEqual((await after.gql(rowsQuery)).data!['instance'], before);
+  await stop(after);
+});
