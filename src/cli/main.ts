@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { FleetqlError } from '../errors.js';
+import { archiveCommand, restoreCommand } from './archive.js';
 import { ClientError } from './client.js';
 import { rolloutCommand } from './rollout.js';
 import { schemaPrint, schemaPrintHelp } from './schema-print.js';
@@ -11,6 +12,8 @@ Commands:
   serve          start the GraphQL gateway (fleetql serve --help)
   schema print   write schema/schema.graphql from the migrations
   rollout …      start, watch, pause, resume, abort migration rollouts (fleetql rollout --help)
+  archive …      archive (or retire) every instance a filter selects (fleetql archive --help)
+  restore …      restore one archive, or the instances a filter selects (fleetql restore --help)
 `;
 
 async function main(argv: string[]): Promise<number | undefined> {
@@ -26,6 +29,10 @@ async function main(argv: string[]): Promise<number | undefined> {
       return undefined;
     case 'rollout':
       return rolloutCommand(rest, process.env);
+    case 'archive':
+      return archiveCommand(rest, process.env);
+    case 'restore':
+      return restoreCommand(rest, process.env);
     case 'schema': {
       const [sub, ...args] = rest;
       if (sub !== 'print' || wantsHelp) {
