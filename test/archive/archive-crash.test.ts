@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { RetireCrashPoint } from '../../src/instances/crash-points.js';
 import { filesUnder, spawnServer, tempDir, type SpawnedServer } from '../helpers/servers.js';
 
@@ -20,8 +20,15 @@ async function stop(server: SpawnedServer): Promise<void> {
 
 const rowsQuery = `{ instance(id: "victim") { state items: machines(order_by: [{id: asc}]) { id name cpus } } }`;
 
+const retirements = [
+  { mutation: 'archive_instance(id: "victim", retire: true) { id }', finalState: 'ARCHIVED' },
+  { mutation: 'destroy_instance(id: "victim") { id }', finalState: 'DESTROYED' },
+] as const;
+
+describe('retiring into an archive survives kill -9 at every step', { concurrency: 2 }, () => {
+for (const { mutation, finalState } of retirements)
 for (const [point, outcome] of Object.entries(cases) as Array<[RetireCrashPoint, 'active' | 'archived']>) {
-  test(`kill -9 at ${point}: the instance is ${outcome === 'active' ? 'still ACTIVE with its file and data' : 'ARCHIVED with a verified archive that restores exactly'}`, async (t) => {
+  test(`${mutation.split('(')[0]}, kill -9 at ${point}: the instance is ${outcome === 'active' ? 'still ACTIVE with its file and data' : `${finalState} with a verified archive that restores exactly`}`, async (t) => {
     const dataDir = tempDir(t);
     const args = ['--no-demo', '--data', dataDir];
     const setup = await spawnServer(t, { args });
@@ -31,7 +38,7 @@ for (const [point, outcome] of Object.entries(cases) as Array<[RetireCrashPoint,
     await stop(setup);
 
     const crashing = await spawnServer(t, { args, env: { FLEETQL_CRASH_AT: point } });
-    await assert.rejects(crashing.gql(`mutation { archive_instance(id: "victim", retire: true) { id } }`), 'the request dies with the process');
+    await assert.rejects(crashing.gql(`mutation { ${mutation} }`), 'the request dies with the process');
     assert.equal((await crashing.exited).signal, 'SIGKILL');
 
     const after = await spawnServer(t, { args });
@@ -42,7 +49,7 @@ for (const [point, outcome] of Object.entries(cases) as Array<[RetireCrashPoint,
       assert.equal(liveFiles.length, 1, 'the file is still there');
     } else {
       const state = (await after.gql(`{ instance(id: "victim") { state } }`)).data!['instance'].state;
-      assert.equal(state, 'ARCHIVED');
+      assert.equal(state, finalState);
       assert.deepEqual(liveFiles, [], 'the file was removed, after the archive was verified');
       assert.equal(archives.length, 1, 'one verified archive');
       const restored = await after.gql(`mutation { restore_instance(archive_id: "${archives[0]!.id}") { state } }`);
@@ -57,8 +64,13 @@ for (const [point, outcome] of Object.entries(cases) as Array<[RetireCrashPoint,
     await stop(after);
   });
 }
+});
 
-test('kill -9 in the middle of restoring an archived instance: after a restart it is ARCHIVED again, and restores', async (t) => {
+const restorePoints = ['create:journaled', 'create:file-built', 'create:file-placed', 'create:committed'] as const;
+
+describe('restoring survives kill -9 at every step', { concurrency: 2 }, () => {
+for (const point of restorePoints)
+test(`kill -9 at ${point} while restoring an archived instance: after a restart it is ${point === 'create:committed' ? 'ACTIVE' : 'ARCHIVED again, and restores'}`, async (t) => {
   const dataDir = tempDir(t);
   const args = ['--no-demo', '--data', dataDir];
   const setup = await spawnServer(t, { args });
@@ -67,14 +79,17 @@ test('kill -9 in the middle of restoring an archived instance: after a restart i
   const archive = (await setup.gql(`mutation { archive_instance(id: "victim", retire: true) { id } }`)).data!['archive_instance'].id as string;
   await stop(setup);
 
-  const crashing = await spawnServer(t, { args, env: { FLEETQL_CRASH_AT: 'create:file-placed' } });
+  const crashing = await spawnServer(t, { args, env: { FLEETQL_CRASH_AT: point } });
   await assert.rejects(crashing.gql(`mutation { restore_instance(archive_id: "${archive}") { id } }`));
   assert.equal((await crashing.exited).signal, 'SIGKILL');
 
   const after = await spawnServer(t, { args });
-  assert.deepEqual((await after.gql(`{ instance(id: "victim") { state labels } }`)).data!['instance'], { state: 'ARCHIVED', labels: { org: 'acme' } }, 'the archived tombstone is back');
-  assert.deepEqual(filesUnder(path.join(dataDir, 'instances')), []);
-  assert.deepEqual((await after.gql(`mutation { restore_instance(archive_id: "${archive}") { state } }`)).data!['restore_instance'], { state: 'ACTIVE' });
+  if (point !== 'create:committed') {
+    assert.deepEqual((await after.gql(`{ instance(id: "victim") { state labels } }`)).data!['instance'], { state: 'ARCHIVED', labels: { org: 'acme' } }, 'the archived tombstone is back');
+    assert.deepEqual(filesUnder(path.join(dataDir, 'instances')), []);
+    assert.deepEqual((await after.gql(`mutation { restore_instance(archive_id: "${archive}") { state } }`)).data!['restore_instance'], { state: 'ACTIVE' });
+  }
   assert.deepEqual((await after.gql(rowsQuery)).data!['instance'], before);
   await stop(after);
+});
 });
