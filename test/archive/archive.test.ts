@@ -4,7 +4,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import S3rver from 's3rver';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { startServer, tempDir, type InProcessServer } from '../helpers/servers.js';
+import { repoRoot, startServer, tempDir, type InProcessServer } from '../helpers/servers.js';
 
 /** Every row of every table of an instance, in key order: what a round trip must keep exactly. */
 async function everything(server: InProcessServer, id: string): Promise<unknown> {
@@ -153,4 +153,24 @@ test('retiring into an unreachable store changes nothing: the instance stays ACT
   }
   assert.deepEqual(await everything(server, 'stay'), before);
   assert.equal((await server.gql(`{ instance(id: "stay") { state } }`)).data!['instance'].state, 'ACTIVE');
+});
+
+test('an archive from an older schema version restores at that version, is served by the mixed-version rules, and a rollout moves it forward', async (t) => {
+  const migrationsDir = tempDir(t);
+  fs.copyFileSync(path.join(repoRoot, 'test/fixtures/fleet-migrations/0001_create_items.sql'), path.join(migrationsDir, '0001_create_items.sql'));
+  const first = await startServer(t, { migrationsDir });
+  await first.gql(`mutation { create_instance(id: "vintage") { id } insert_items(instance_id: "vintage", objects: [{id: 1, s: "old"}]) { affected_rows } }`);
+  const archive = (await first.gql(`mutation { archive_instance(id: "vintage") { id schema_version } }`)).data!['archive_instance'];
+  assert.equal(archive.schema_version, 1);
+  await first.close();
+  fs.writeFileSync(path.join(migrationsDir, '0002_add_note.sql'), 'ALTER TABLE items ADD COLUMN note TEXT;\n');
+  const server = await startServer(t, { migrationsDir, dataDir: first.dataDir });
+  const restored = await server.gql(`mutation { restore_instance(archive_id: "${archive.id}", as_id: "vintage-clone") { schema_version } }`);
+  assert.deepEqual(restored.data!['restore_instance'], { schema_version: 1 });
+  const read = await server.gql(`{ instance(id: "vintage-clone") { items { id s note } } }`);
+  assert.deepEqual(read.data!['instance'].items, [{ id: 1, s: 'old', note: null }]);
+  const rollout = await server.gql(`mutation { start_rollout(target_version: 2, where: {id: {_eq: "vintage-clone"}}) { id } }`);
+  await server.fleetql.rollouts().settled(Number(rollout.data!['start_rollout'].id));
+  const moved = await server.gql(`{ instance(id: "vintage-clone") { schema_version migrations_applied { version } } }`);
+  assert.deepEqual(moved.data!['instance'], { schema_version: 2, migrations_applied: [{ version: 1 }, { version: 2 }] });
 });
