@@ -341,14 +341,16 @@ export class InstanceService {
    * the last committed state, taken in one step while other requests wait), for archiving.
    */
   async snapshotImage(rawId: unknown): Promise<{ record: InstanceRecord; image: Buffer; version: number }> {
-    const id = parseInstanceId(rawId);
+    return this.withInstance(rawId, (db, record) => ({ record, ...this.#vacuumImage(db, record.id as InstanceId) }));
+  }
+
+  /** VACUUM INTO a temporary file, read back as one image; the temporary file is always removed. */
+  #vacuumImage(db: SqliteDatabase, id: InstanceId): { image: Buffer; version: number } {
     const target = path.join(this.#layout.snapshotsRoot, 'archiving', `${id}.${process.pid}.${Date.now()}.db`);
     fs.mkdirSync(path.dirname(target), { recursive: true });
     try {
-      return await this.withInstance(id, (db, record) => {
-        db.run('VACUUM INTO ?', [target]);
-        return { record, image: fs.readFileSync(target), version: currentVersion(db) };
-      });
+      db.run('VACUUM INTO ?', [target]);
+      return { image: fs.readFileSync(target), version: currentVersion(db) };
     } finally {
       removeFileAndSidecars(target);
     }
@@ -420,17 +422,13 @@ export class InstanceService {
     });
   }
 
-  /** A snapshot image of a file nobody else uses (its handle was evicted), by VACUUM INTO. */
+  /** A snapshot image of a file nobody else uses (its handle was evicted), on a connection of its own. */
   #imageOf(file: string, id: InstanceId): { image: Buffer; version: number } {
-    const target = path.join(this.#layout.snapshotsRoot, 'archiving', `${id}.${process.pid}.${Date.now()}.db`);
-    fs.mkdirSync(path.dirname(target), { recursive: true });
     const db = SqliteDatabase.open(file, { journalMode: this.#journalMode, busyTimeoutMs: this.#busyTimeoutMs, safeIntegers: true });
     try {
-      db.run('VACUUM INTO ?', [target]);
-      return { image: fs.readFileSync(target), version: currentVersion(db) };
+      return this.#vacuumImage(db, id);
     } finally {
       db.close();
-      removeFileAndSidecars(target);
     }
   }
 
