@@ -1,17 +1,23 @@
 import type { Migration } from '../migrations/index.js';
 import type { Builder } from './builder.js';
 
+/** A migration with how many instances stand at it, counted once for the whole list. */
+interface MigrationRow {
+  migration: Migration;
+  counts: () => Map<number, number>;
+}
+
 export function registerMigrationTypes(builder: Builder): void {
-  const MigrationRef = builder.objectRef<Migration>('Migration').implement({
+  const MigrationRef = builder.objectRef<MigrationRow>('Migration').implement({
     description: 'One migration file of the loaded set; the head is the last one.',
     fields: (t) => ({
-      version: t.exposeInt('version'),
-      name: t.exposeString('name'),
-      checksum: t.exposeString('checksum', { description: 'SHA-256 (hex) of the file.' }),
-      is_head: t.boolean({ resolve: (m, _args, ctx) => m.version === ctx.migrations.head }),
+      version: t.int({ resolve: (m) => m.migration.version }),
+      name: t.string({ resolve: (m) => m.migration.name }),
+      checksum: t.string({ description: 'SHA-256 (hex) of the file.', resolve: (m) => m.migration.checksum }),
+      is_head: t.boolean({ resolve: (m, _args, ctx) => m.migration.version === ctx.migrations.head }),
       instances: t.int({
         description: 'How many catalogued instances stand at exactly this version.',
-        resolve: (m, _args, ctx) => ctx.instances.countByVersion().get(m.version) ?? 0,
+        resolve: (m) => m.counts().get(m.migration.version) ?? 0,
       }),
     }),
   });
@@ -20,7 +26,12 @@ export function registerMigrationTypes(builder: Builder): void {
     t.field({
       type: [MigrationRef],
       description: 'The migrations that define every instance schema, in order.',
-      resolve: (_root, _args, ctx) => ctx.migrations.migrations,
+      resolve: (_root, _args, ctx) => {
+        // One GROUP BY over the catalog for the whole list, and only if a client asks for counts.
+        let counts: Map<number, number> | undefined;
+        const once = () => (counts ??= ctx.instances.countByVersion());
+        return ctx.migrations.migrations.map((migration) => ({ migration, counts: once }));
+      },
     }),
   );
 }
