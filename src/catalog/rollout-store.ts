@@ -11,7 +11,10 @@ export interface RolloutStrategy {
   readonly canary: number;
   /** Instances per following wave. */
   readonly batch_size: number;
-  /** Instances migrated at once within a wave. */
+  /**
+   * Instances taken per step. The driver is synchronous, so they migrate one after another with
+   * requests served in between; this bounds how long a step is, not parallelism.
+   */
   readonly concurrency: number;
   /** The rollout pauses itself when more instances than this have failed. */
   readonly max_failures: number;

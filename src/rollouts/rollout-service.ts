@@ -223,7 +223,11 @@ export class RolloutService {
         this.pruneSnapshots();
         return;
       }
-      await Promise.all(next.items.map((item) => (record.kind === 'rollback' ? this.#rollBackOne(record, item) : this.#migrateOne(id, record.target_version, item.instance_id))));
+      // One instance at a time, each on its own turn of the event loop: the driver is synchronous,
+      // so running several "at once" would only run them back to back with no request in between.
+      for (const item of next.items) {
+        await (record.kind === 'rollback' ? this.#rollBackOne(record, item) : this.#migrateOne(id, record.target_version, item.instance_id));
+      }
       // Progress is told at most every 100 ms (state changes always): watchers need no more.
       if (performance.now() - lastEmit > progressEveryMs) {
         this.#emit(id);
@@ -262,6 +266,9 @@ export class RolloutService {
 
   /** Runs one instance's step; a failure is recorded on the rollout, never thrown. */
   async #attempt(id: number, instanceId: string, step: () => Promise<void>): Promise<void> {
+    // Each instance's synchronous work (snapshot, migration, fsyncs) gets a turn of its own, so
+    // requests are served between instances, not only between waves.
+    await nextTurn();
     try {
       await step();
     } catch (error) {

@@ -32,7 +32,7 @@ export function registerRolloutTypes(builder: Builder, InstancesBoolExp: AnyRef)
     fields: (t) => ({
       canary: t.int({ description: 'Instances in the first wave (default 1).' }),
       batch_size: t.int({ description: 'Instances per following wave (default 100).' }),
-      concurrency: t.int({ description: 'Instances migrated at once (default 4, at most 64).' }),
+      concurrency: t.int({ description: 'Instances taken per step (default 4, at most 64); they migrate one after another, requests served in between.' }),
       max_failures: t.int({ description: 'Failures tolerated before the rollout pauses itself (default 0).' }),
       pause_after_canary: t.boolean({ description: 'Pause after the canary wave (default false).' }),
     }),
