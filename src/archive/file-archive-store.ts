@@ -1,8 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { FleetqlError } from '../errors.js';
-import { fsyncPath } from '../storage/index.js';
+import { writeFileDurably } from '../storage/index.js';
 import type { ArchiveStore } from './archive-store.js';
 
 /** Archives as files under a local directory (the embedded default, `./data/archives`). */
@@ -22,14 +21,8 @@ export class FileArchiveStore implements ArchiveStore {
   }
 
   async put(key: string, body: Buffer): Promise<void> {
-    const file = this.#path(key);
     try {
-      await fs.mkdir(path.dirname(file), { recursive: true });
-      const temporary = `${file}.${randomUUID()}.partial`;
-      await fs.writeFile(temporary, body);
-      fsyncPath(temporary);
-      await fs.rename(temporary, file);
-      fsyncPath(path.dirname(file));
+      writeFileDurably(this.#path(key), body);
     } catch (error) {
       throw new FleetqlError('ARCHIVE_STORE_UNAVAILABLE', `the archive store (${this.description}) cannot be written`, { cause: error });
     }

@@ -27,6 +27,7 @@ import {
   type OrderBy,
   type OrderTerm,
   type TableModel,
+  type TableScope,
 } from '../query/index.js';
 import { fanOut, type FanOutOptions, type InstanceOutcome } from './fan-out.js';
 
@@ -152,7 +153,7 @@ export class FleetService {
     return { value: top.items.slice(offset), coverage: run.coverage, failures: run.failures };
   }
 
-  #fleetCount(scope: FleetScope, table: TableModel, where: BoolExp | null | undefined, extra?: (s: import('../query/index.js').TableScope) => (alias: string, params: unknown[]) => string[]) {
+  #fleetCount(scope: FleetScope, table: TableModel, where: BoolExp | null | undefined, extra?: (s: TableScope) => (alias: string, params: unknown[]) => string[]) {
     return async (columns: readonly ColumnModel[], distinct: boolean): Promise<number> => {
       if (!distinct || columns.length === 0) {
         const run = await this.#run(scope, (id) =>

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Catalog, InstanceFilter, InstanceQuery, InstanceRecord, InstanceState, Labels, Operation } from '../catalog/index.js';
 import { FleetqlError, instanceNotFound, isFleetqlError } from '../errors.js';
 import { appliedMigrations, currentVersion, migrateTo, type AppliedMigration, type MigrationSet } from '../migrations/index.js';
-import { fsyncPath, removeFileAndSidecars, SqliteDatabase, StorageError, type JournalMode } from '../storage/index.js';
+import { copyFileDurably, fsyncPath, removeFileAndSidecars, SqliteDatabase, StorageError, type JournalMode } from '../storage/index.js';
 import { crashPoint } from './crash-points.js';
 import { HandleCache, type HandleCacheStats } from './handle-cache.js';
 import { parseInstanceId, type InstanceId } from './instance-id.js';
@@ -34,16 +34,6 @@ export interface RecoveryReport {
   retiresRolledBack: string[];
   /** Retirements interrupted after: the file removal was finished. */
   retiresCompleted: string[];
-}
-
-/** Copies a file to `target` through a temporary name, synced, so `target` is never half written. */
-function copyDurably(source: string, target: string): void {
-  fs.mkdirSync(path.dirname(target), { recursive: true });
-  const temporary = `${target}.partial`;
-  fs.copyFileSync(source, temporary, fs.constants.COPYFILE_FICLONE);
-  fsyncPath(temporary);
-  fs.renameSync(temporary, target);
-  fsyncPath(path.dirname(target));
 }
 
 /**
@@ -201,7 +191,7 @@ export class InstanceService {
         if (options.snapshotOf !== undefined) {
           snapshot = this.#layout.snapshotOf(options.snapshotOf, id);
           if (this.#journalMode === 'wal') db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
-          copyDurably(file, snapshot);
+          copyFileDurably(file, snapshot);
         }
         try {
           const to = migrateTo(db, this.#migrations, target, { atomic: true });
@@ -253,11 +243,9 @@ export class InstanceService {
       }
       if (!fs.existsSync(snapshot)) throw new FleetqlError('SNAPSHOT_MISSING', `no snapshot of instance "${id}" is kept for rollout ${rolloutId}`, { extensions: { instance_id: id } });
       await this.#cache.evict(file);
-      // Copy aside, sync, then one rename over the live file: a crash leaves either file whole.
-      copyDurably(snapshot, `${file}.restoring`);
+      // Copied aside, synced, then one rename over the live file: a crash leaves either file whole.
       for (const suffix of ['-journal', '-wal', '-shm']) fs.rmSync(file + suffix, { force: true });
-      fs.renameSync(`${file}.restoring`, file);
-      fsyncPath(path.dirname(file));
+      copyFileDurably(snapshot, file);
     });
   }
 
