@@ -16,6 +16,13 @@ function newArchiveId(): string {
   return `a${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
 }
 
+export type ArchiveOperation = 'archive' | 'retire' | 'destroy' | 'restore';
+
+/** Told as each archive operation ends (metrics), with the error code of a failure; must be cheap and must not throw. */
+export interface ArchiveObserver {
+  archiveOperationDone(operation: ArchiveOperation, durationMs: number, code?: string): void;
+}
+
 /**
  * Archives and restores instances: a consistent snapshot, gzip-compressed, its SHA-256 recorded in
  * a manifest stored beside it, read back and verified before the catalog lists it. A restore
@@ -26,8 +33,10 @@ export class ArchiveService {
   readonly #catalog: Catalog;
   readonly #instances: InstanceService;
   readonly #now: () => string;
+  readonly #observer: ArchiveObserver | undefined;
 
-  constructor(options: { store: ArchiveStore; catalog: Catalog; instances: InstanceService; now?: () => string }) {
+  constructor(options: { store: ArchiveStore; catalog: Catalog; instances: InstanceService; now?: () => string; observer?: ArchiveObserver | undefined }) {
+    this.#observer = options.observer;
     this.#objects = options.store;
     this.#catalog = options.catalog;
     this.#instances = options.instances;
@@ -53,19 +62,35 @@ export class ArchiveService {
    * `retire`, the instance is taken out of service first and, once the archive is verified, marked
    * ARCHIVED and its file removed.
    */
-  async archive(rawId: unknown, options: { retire?: boolean } = {}): Promise<ArchiveRecord> {
+  archive(rawId: unknown, options: { retire?: boolean } = {}): Promise<ArchiveRecord> {
     if (options.retire) {
-      let archived: ArchiveRecord | undefined;
-      await this.#instances.retire(rawId, 'ARCHIVED', async (record, image, version) => (archived = await this.#keep(record, image, version)).id);
-      return archived!;
+      return this.#observed('retire', async () => {
+        let archived: ArchiveRecord | undefined;
+        await this.#instances.retire(rawId, 'ARCHIVED', async (record, image, version) => (archived = await this.#keep(record, image, version)).id);
+        return archived!;
+      });
     }
-    const { record, image, version } = await this.#instances.snapshotImage(rawId);
-    return this.#keep(record, image, version);
+    return this.#observed('archive', async () => {
+      const { record, image, version } = await this.#instances.snapshotImage(rawId);
+      return this.#keep(record, image, version);
+    });
   }
 
   /** destroy_instance(archive: true): archive, verify, then delete; the archive stays restorable. */
   destroy(rawId: unknown): Promise<InstanceRecord> {
-    return this.#instances.retire(rawId, 'DESTROYED', async (record, image, version) => (await this.#keep(record, image, version)).id);
+    return this.#observed('destroy', () => this.#instances.retire(rawId, 'DESTROYED', async (record, image, version) => (await this.#keep(record, image, version)).id));
+  }
+
+  async #observed<T>(operation: ArchiveOperation, run: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      const result = await run();
+      this.#observer?.archiveOperationDone(operation, performance.now() - started);
+      return result;
+    } catch (error) {
+      this.#observer?.archiveOperationDone(operation, performance.now() - started, isFleetqlError(error) ? error.code : 'INTERNAL_SERVER_ERROR');
+      throw error;
+    }
   }
 
   /** Compresses, stores, reads back and verifies an image, then records it; returns the record. */
@@ -101,7 +126,11 @@ export class ArchiveService {
    * Brings an archive back as `asId` (default: its own id, which must be free, archived or
    * destroyed). ARCHIVE_CORRUPT, and nothing changes, when the bytes or the database are not sound.
    */
-  async restore(archiveId: string, asId?: string): Promise<InstanceRecord> {
+  restore(archiveId: string, asId?: string): Promise<InstanceRecord> {
+    return this.#observed('restore', () => this.#restore(archiveId, asId));
+  }
+
+  async #restore(archiveId: string, asId?: string): Promise<InstanceRecord> {
     const archive = this.get(archiveId);
     const target = parseInstanceId(asId ?? archive.instance_id);
     let stored: Buffer;

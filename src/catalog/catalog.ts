@@ -73,6 +73,8 @@ export interface Catalog {
   getInstance(id: string): InstanceRecord | undefined;
   listInstances(query: InstanceQuery): InstanceRecord[];
   countInstances(where?: InstanceFilter): number;
+  /** Every catalogued instance counted by state and schema version, in one read (for metrics). */
+  countByStateAndVersion(): Array<{ state: InstanceState; schema_version: number; count: number }>;
   /** How many catalogued (not destroyed) instances stand at each schema version. */
   countByVersion(): Map<number, number>;
 

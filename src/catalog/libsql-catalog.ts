@@ -156,6 +156,12 @@ export class LibsqlCatalog implements Catalog {
     return Number(row?.n ?? 0);
   }
 
+  countByStateAndVersion(): Array<{ state: InstanceState; schema_version: number; count: number }> {
+    return this.#db
+      .all<{ state: InstanceState; schema_version: number | bigint; n: number | bigint }>(`SELECT state, schema_version, count(*) AS n FROM instances GROUP BY state, schema_version`)
+      .map((row) => ({ state: row.state, schema_version: Number(row.schema_version), count: Number(row.n) }));
+  }
+
   countByVersion(): Map<number, number> {
     const rows = this.#db.all<{ schema_version: number; n: number }>(
       `SELECT schema_version, count(*) AS n FROM instances WHERE state NOT IN ('DESTROYED', 'CREATING') GROUP BY schema_version`,

@@ -303,6 +303,22 @@ export class RolloutStore {
     return { total: done + failed + skipped + remaining, done, failed, skipped, remaining };
   }
 
+  /** Per state of rollouts holding instances (every such state, 0 included): how many, and their instances still pending. */
+  overview(): { rollouts: Record<string, number>; remaining: Record<string, number> } {
+    const rollouts: Record<string, number> = Object.fromEntries(activeRolloutStates.map((s) => [s, 0]));
+    const remaining: Record<string, number> = { ...rollouts };
+    const rows = this.#db.all<{ state: string; rollouts: bigint; remaining: bigint }>(
+      `SELECT r.state, count(DISTINCT r.id) AS rollouts, count(ri.instance_id) AS remaining
+       FROM rollouts r LEFT JOIN rollout_instances ri ON ri.rollout_id = r.id AND ri.state = 'pending'
+       WHERE r.state IN (${active}) GROUP BY r.state`,
+    );
+    for (const row of rows) {
+      rollouts[row.state] = Number(row.rollouts);
+      remaining[row.state] = Number(row.remaining);
+    }
+    return { rollouts, remaining };
+  }
+
   failures(id: number, limit: number): RolloutFailure[] {
     return this.#db.all<RolloutFailure & { wave: bigint }>(
       `SELECT instance_id, wave, error_code AS code, error_message AS message, finished_at AS at FROM rollout_instances WHERE rollout_id = ? AND state = 'failed' ORDER BY finished_at, instance_id LIMIT ?`,

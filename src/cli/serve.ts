@@ -36,6 +36,8 @@ export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): FleetqlOpt
   return options;
 }
 
+const urlHost = (host: string): string => (host.includes(':') ? `[${host}]` : host);
+
 /** Binds, waits for readiness, prints the one ready line, and shuts down cleanly on SIGTERM/SIGINT. */
 export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
   const config = expandConfig(serveOptions(argv, env));
@@ -43,6 +45,8 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<voi
   const fleetql = createFleetqlServer(config, { logger });
   let stopping = false;
   const server = http.createServer(fleetql.handler);
+  // /metrics on a port of its own when configured: scrapers then need no route to the API port.
+  const metricsServer = fleetql.metricsHandler === undefined ? undefined : http.createServer(fleetql.metricsHandler);
   // Connections with a request in progress; on shutdown every other connection (idle keep-alive,
   // or opened but silent, which closeIdleConnections misses) is closed at once.
   const busy = new Set<Socket>();
@@ -72,6 +76,8 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<voi
       logger.warn('shutdown deadline reached: closing connections with requests still in flight', { connections: sockets.size });
       for (const socket of sockets) socket.destroy();
     }, config.shutdownTimeoutMs);
+    metricsServer?.close();
+    metricsServer?.closeAllConnections();
     server.close(() => {
       clearInterval(sweep);
       clearTimeout(deadline);
@@ -94,8 +100,15 @@ export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<voi
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
   });
+  if (metricsServer !== undefined) {
+    await new Promise<void>((resolve, reject) => {
+      metricsServer.once('error', reject);
+      metricsServer.listen(config.metricsPort, config.host, () => resolve());
+    });
+    const { port } = metricsServer.address() as AddressInfo;
+    logger.info('metrics listening', { url: `http://${urlHost(config.host)}:${port}/metrics` });
+  }
   await fleetql.ready;
   const { port } = server.address() as AddressInfo;
-  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  process.stdout.write(`fleetql listening on http://${host}:${port}${graphqlEndpoint}\n`);
+  process.stdout.write(`fleetql listening on http://${urlHost(config.host)}:${port}${graphqlEndpoint}\n`);
 }

@@ -62,6 +62,17 @@ export interface FleetqlOptions {
    */
   graphiql?: boolean;
   /**
+   * Serve Prometheus metrics at `/metrics` (outside GraphQL authentication: see README, Metrics).
+   * @default true   env FLEETQL_METRICS
+   */
+  metrics?: boolean;
+  /**
+   * Serve `/metrics` on this port of the same host instead of the main listener (0 picks a free
+   * one); unset means the main listener.
+   * @default unset   env FLEETQL_METRICS_PORT
+   */
+  metricsPort?: number;
+  /**
    * Instance tasks a fleet query keeps in flight when the query does not say (`concurrency`).
    * @default 8   env FLEETQL_FLEET_CONCURRENCY
    */
@@ -138,6 +149,8 @@ export interface FleetqlConfig {
   readonly busyTimeoutMs: number;
   readonly shutdownTimeoutMs: number;
   readonly graphiql: boolean;
+  readonly metrics: boolean;
+  readonly metricsPort: number | undefined;
   readonly fleetConcurrency: number;
   readonly fleetMaxConcurrency: number;
   readonly fleetInstanceTimeoutMs: number;
@@ -161,6 +174,7 @@ export const defaults = {
   busyTimeoutMs: 5000,
   shutdownTimeoutMs: 10_000,
   graphiql: true,
+  metrics: true,
   fleetConcurrency: 8,
   fleetMaxConcurrency: 64,
   fleetInstanceTimeoutMs: 5000,
@@ -171,7 +185,7 @@ export const defaults = {
   archiveStore: 'file',
   s3Region: 'us-east-1',
   archiveTimeoutMs: 30_000,
-} as const satisfies Omit<Required<FleetqlOptions>, 'archiveDir' | 's3Bucket' | 's3Prefix' | 's3Endpoint' | 's3AccessKeyId' | 's3SecretAccessKey'>;
+} as const satisfies Omit<Required<FleetqlOptions>, 'metricsPort' | 'archiveDir' | 's3Bucket' | 's3Prefix' | 's3Endpoint' | 's3AccessKeyId' | 's3SecretAccessKey'>;
 
 function invalid(message: string): FleetqlError {
   return new FleetqlError('CONFIG_INVALID', message);
@@ -209,6 +223,8 @@ export function expandConfig(options: FleetqlOptions = {}): FleetqlConfig {
     busyTimeoutMs: integerIn('busyTimeoutMs', options.busyTimeoutMs ?? defaults.busyTimeoutMs, 0, 600_000),
     shutdownTimeoutMs: integerIn('shutdownTimeoutMs', options.shutdownTimeoutMs ?? defaults.shutdownTimeoutMs, 0, 600_000),
     graphiql: options.graphiql ?? defaults.graphiql,
+    metrics: options.metrics ?? defaults.metrics,
+    metricsPort: options.metricsPort === undefined ? undefined : integerIn('metricsPort', options.metricsPort, 0, 65535),
     fleetMaxConcurrency: integerIn('fleetMaxConcurrency', options.fleetMaxConcurrency ?? defaults.fleetMaxConcurrency, 1, 1024),
     fleetConcurrency: integerIn('fleetConcurrency', options.fleetConcurrency ?? defaults.fleetConcurrency, 1, options.fleetMaxConcurrency ?? defaults.fleetMaxConcurrency),
     fleetInstanceTimeoutMs: integerIn('fleetInstanceTimeoutMs', options.fleetInstanceTimeoutMs ?? defaults.fleetInstanceTimeoutMs, 1, 3_600_000),
@@ -258,6 +274,8 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): FleetqlOptions {
   if ((raw = get('FLEETQL_BUSY_TIMEOUT_MS')) !== undefined) options.busyTimeoutMs = parseInteger('FLEETQL_BUSY_TIMEOUT_MS', raw);
   if ((raw = get('FLEETQL_SHUTDOWN_TIMEOUT_MS')) !== undefined) options.shutdownTimeoutMs = parseInteger('FLEETQL_SHUTDOWN_TIMEOUT_MS', raw);
   if ((raw = get('FLEETQL_GRAPHIQL')) !== undefined) options.graphiql = parseBoolean('FLEETQL_GRAPHIQL', raw);
+  if ((raw = get('FLEETQL_METRICS')) !== undefined) options.metrics = parseBoolean('FLEETQL_METRICS', raw);
+  if ((raw = get('FLEETQL_METRICS_PORT')) !== undefined) options.metricsPort = parseInteger('FLEETQL_METRICS_PORT', raw);
   if ((raw = get('FLEETQL_FLEET_CONCURRENCY')) !== undefined) options.fleetConcurrency = parseInteger('FLEETQL_FLEET_CONCURRENCY', raw);
   if ((raw = get('FLEETQL_FLEET_MAX_CONCURRENCY')) !== undefined) options.fleetMaxConcurrency = parseInteger('FLEETQL_FLEET_MAX_CONCURRENCY', raw);
   if ((raw = get('FLEETQL_FLEET_INSTANCE_TIMEOUT_MS')) !== undefined) options.fleetInstanceTimeoutMs = parseInteger('FLEETQL_FLEET_INSTANCE_TIMEOUT_MS', raw);

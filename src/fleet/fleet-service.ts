@@ -41,6 +41,14 @@ export interface FleetLimits {
   maxCost: number;
 }
 
+/** The kinds of fleet field, each one fan-out (an aggregate's count is a fan-out of its own). */
+export type FleetFieldKind = 'list' | 'aggregate' | 'count' | 'groups' | 'connection';
+
+/** Told after every fan-out (metrics); must be cheap and must not throw. */
+export interface FanOutObserver {
+  fanOutDone(report: { field: FleetFieldKind; targets: number; durationMs: number; failureCodes: readonly string[] }): void;
+}
+
 /** The instances a `fleet(...)` field selected, and how to fan out over them. */
 export interface FleetScope {
   readonly targets: readonly string[];
@@ -75,11 +83,13 @@ export class FleetService {
   readonly #data: DataService;
   readonly #instances: InstanceService;
   readonly #limits: FleetLimits;
+  readonly #observer: FanOutObserver | undefined;
 
-  constructor(data: DataService, instances: InstanceService, limits: FleetLimits) {
+  constructor(data: DataService, instances: InstanceService, limits: FleetLimits, observer?: FanOutObserver) {
     this.#data = data;
     this.#instances = instances;
     this.#limits = limits;
+    this.#observer = observer;
   }
 
   /**
@@ -106,7 +116,8 @@ export class FleetService {
     return Object.freeze({ targets, partial: args.partial ?? true, options: { concurrency, instanceTimeoutMs: timeout, deadlineMs: this.#limits.deadlineMs } });
   }
 
-  async #run<T>(scope: FleetScope, task: (instanceId: string) => Promise<T>): Promise<{ values: Array<{ instanceId: string; value: T }>; coverage: Coverage; failures: FleetqlError[] }> {
+  async #run<T>(scope: FleetScope, field: FleetFieldKind, task: (instanceId: string) => Promise<T>): Promise<{ values: Array<{ instanceId: string; value: T }>; coverage: Coverage; failures: FleetqlError[] }> {
+    const started = performance.now();
     const outcomes: InstanceOutcome<T>[] = await fanOut(scope.targets, { ...scope.options, deadline: performance.now() + scope.options.deadlineMs }, task);
     const values: Array<{ instanceId: string; value: T }> = [];
     const failures: FleetqlError[] = [];
@@ -114,6 +125,7 @@ export class FleetService {
       if (outcome.ok) values.push({ instanceId: outcome.instanceId, value: outcome.value });
       else failures.push(outcome.error);
     }
+    this.#observer?.fanOutDone({ field, targets: scope.targets.length, durationMs: performance.now() - started, failureCodes: failures.map((failure) => failure.code) });
     return { values, failures, coverage: { targeted: scope.targets.length, answered: values.length, failed: failures.length } };
   }
 
@@ -142,7 +154,7 @@ export class FleetService {
     const { compare } = this.#rowOrder(table, args.order_by);
     const top = new TopK<Row>(offset + limit, compare);
     // Each instance returns at most offset + limit rows, already in this order.
-    const run = await this.#run(scope, (id) =>
+    const run = await this.#run(scope, 'list', (id) =>
       this.#data.withTable(id, table, (db, s) => {
         if (!s.exists || offset + limit === 0) return [];
         const query = selectRows(s, args.where, args.order_by, { limit: offset + limit, offset: 0 });
@@ -156,7 +168,7 @@ export class FleetService {
   #fleetCount(scope: FleetScope, table: TableModel, where: BoolExp | null | undefined, extra?: (s: TableScope) => (alias: string, params: unknown[]) => string[]) {
     return async (columns: readonly ColumnModel[], distinct: boolean): Promise<number> => {
       if (!distinct || columns.length === 0) {
-        const run = await this.#run(scope, (id) =>
+        const run = await this.#run(scope, 'count', (id) =>
           this.#data.withTable(id, table, (db, s) => {
             if (!s.exists) return 0n;
             const query = selectCount(s, where, columns, false, extra?.(s));
@@ -166,7 +178,7 @@ export class FleetService {
         return Number(run.values.reduce((sum, { value }) => sum + value, 0n));
       }
       const seen = new Set<string>();
-      await this.#run(scope, (id) =>
+      await this.#run(scope, 'count', (id) =>
         this.#data.withTable(id, table, (db, s) => {
           if (!s.exists) return;
           const query = selectDistinct(s, where, columns, extra?.(s));
@@ -179,7 +191,7 @@ export class FleetService {
 
   async aggregate(scope: FleetScope, table: TableModel, where: BoolExp | null | undefined): Promise<FleetAnswer<AggregateResult>> {
     let layout: AggregateLayout | undefined;
-    const run = await this.#run(scope, (id) =>
+    const run = await this.#run(scope, 'aggregate', (id) =>
       this.#data.withTable(id, table, (db, s) => {
         const query = selectAggregate(s, where);
         layout = query.layout;
@@ -208,7 +220,7 @@ export class FleetService {
     const { limit } = pageArgs(args.limit, 0);
     let layout: AggregateLayout = this.#emptyLayout(table);
     // Every group of every instance (no per-instance limit): order and limit apply after merging.
-    const run = await this.#run(scope, (id) =>
+    const run = await this.#run(scope, 'groups', (id) =>
       this.#data.withTable(id, table, (db, s) => {
         const query = selectGroups(s, { grouping_keys: args.grouping_keys, where: args.where ?? null }, null);
         layout = query.layout;
@@ -279,7 +291,7 @@ export class FleetService {
     const userValues = position?.slice(0, userCount) ?? [];
     const allValues = position === undefined ? [] : [...userValues, ...position.slice(userCount + 1)];
     const top = new TopK<Row>(first + 1, compare);
-    const run = await this.#run(scope, (id) =>
+    const run = await this.#run(scope, 'connection', (id) =>
       this.#data.withTable(id, table, (db, s) => {
         if (!s.exists) return [];
         const extra =

@@ -1,2 +1,2 @@
 export { defaultStrategy, RolloutService } from './rollout-service.js';
-export type { RolloutView } from './rollout-service.js';
+export type { RolloutObserver, RolloutView } from './rollout-service.js';

@@ -1,6 +1,6 @@
 import { EventEmitter, on } from 'node:events';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import type { Catalog, InstanceFilter, RolloutCounts, RolloutFailure, RolloutItem, RolloutRecord, RolloutState, RolloutStrategy } from '../catalog/index.js';
+import type { Catalog, InstanceFilter, RolloutCounts, RolloutFailure, RolloutItem, RolloutKind, RolloutRecord, RolloutState, RolloutStrategy } from '../catalog/index.js';
 import { FleetqlError, isFleetqlError } from '../errors.js';
 import type { InstanceService } from '../instances/index.js';
 import type { Logger } from '../logger.js';
@@ -16,6 +16,14 @@ export interface RolloutView extends RolloutRecord {
 /** How long one runner may hold the event loop before yielding to requests. */
 const sliceMs = 4;
 const progressEveryMs = 100;
+
+/** Told as each instance of a rollout settles (metrics); must be cheap and must not throw. */
+export interface RolloutObserver {
+  rolloutInstanceSettled(kind: RolloutKind, outcome: Settled['outcome'], code?: string): void;
+}
+
+/** How one instance's step ended (the code of a failure). */
+type Settled = { outcome: 'done' | 'failed' | 'skipped'; code?: string };
 
 function validStrategy(input: Partial<Record<keyof RolloutStrategy, unknown>> | null | undefined): RolloutStrategy {
   const strategy = { ...defaultStrategy, ...Object.fromEntries(Object.entries(input ?? {}).filter(([, v]) => v !== null && v !== undefined)) } as RolloutStrategy;
@@ -47,9 +55,11 @@ export class RolloutService {
   #closed = false;
 
   readonly #snapshotRetentionMs: number;
+  readonly #observer: RolloutObserver | undefined;
 
-  constructor(options: { catalog: Catalog; instances: InstanceService; head: number; logger: Logger; snapshotRetentionMs: number }) {
+  constructor(options: { catalog: Catalog; instances: InstanceService; head: number; logger: Logger; snapshotRetentionMs: number; observer?: RolloutObserver | undefined }) {
     this.#snapshotRetentionMs = options.snapshotRetentionMs;
+    this.#observer = options.observer;
     this.#catalog = options.catalog;
     this.#instances = options.instances;
     this.#head = options.head;
@@ -226,7 +236,8 @@ export class RolloutService {
       // One instance at a time, each on its own turn of the event loop: the driver is synchronous,
       // so running several "at once" would only run them back to back with no request in between.
       for (const item of next.items) {
-        await (record.kind === 'rollback' ? this.#rollBackOne(record, item) : this.#migrateOne(id, record.target_version, item.instance_id));
+        const outcome = await (record.kind === 'rollback' ? this.#rollBackOne(record, item) : this.#migrateOne(id, record.target_version, item.instance_id));
+        this.#observer?.rolloutInstanceSettled(record.kind, outcome.outcome, outcome.code);
       }
       // Progress is told at most every 100 ms (state changes always): watchers need no more.
       if (performance.now() - lastEmit > progressEveryMs) {
@@ -250,37 +261,39 @@ export class RolloutService {
     }
   }
 
-  async #migrateOne(id: number, target: number, instanceId: string): Promise<void> {
-    await this.#attempt(id, instanceId, async () => {
+  #migrateOne(id: number, target: number, instanceId: string): Promise<Settled> {
+    return this.#attempt(id, instanceId, async () => {
       const { to, changeCounter } = await this.#instances.migrate(instanceId, target, { snapshotOf: id });
       this.#catalog.rollouts.completeInstance(id, instanceId, to, changeCounter);
     });
   }
 
-  async #rollBackOne(record: RolloutRecord, item: RolloutItem): Promise<void> {
-    await this.#attempt(record.id, item.instance_id, async () => {
+  #rollBackOne(record: RolloutRecord, item: RolloutItem): Promise<Settled> {
+    return this.#attempt(record.id, item.instance_id, async () => {
       await this.#instances.restoreSnapshot(item.instance_id, record.parent_id!, { version: item.from_version, changeCounter: item.change_counter ?? null, force: record.force });
       this.#catalog.rollouts.completeInstance(record.id, item.instance_id, item.from_version);
     });
   }
 
   /** Runs one instance's step; a failure is recorded on the rollout, never thrown. */
-  async #attempt(id: number, instanceId: string, step: () => Promise<void>): Promise<void> {
+  async #attempt(id: number, instanceId: string, step: () => Promise<void>): Promise<Settled> {
     // Each instance's synchronous work (snapshot, migration, fsyncs) gets a turn of its own, so
     // requests are served between instances, not only between waves.
     await nextTurn();
     try {
       await step();
+      return { outcome: 'done' };
     } catch (error) {
       if (isFleetqlError(error, 'INSTANCE_NOT_FOUND')) {
         this.#catalog.rollouts.skipInstance(id, instanceId, 'the instance no longer exists');
-        return;
+        return { outcome: 'skipped' };
       }
       const code = isFleetqlError(error) ? error.code : 'INTERNAL_SERVER_ERROR';
       const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : '';
       const message = isFleetqlError(error) ? `${error.message}${cause}` : 'unexpected error; see the server log';
       if (!isFleetqlError(error)) this.#logger.error('rollout: unexpected error migrating an instance', { rollout_id: id, instance_id: instanceId, error });
       this.#catalog.rollouts.failInstance(id, instanceId, code, message);
+      return { outcome: 'failed', code };
     }
   }
 }

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import type { ServerResponse } from 'node:http';
 import { createServerAdapter } from '@whatwg-node/server';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
@@ -14,18 +15,22 @@ import { FleetService } from '../fleet/index.js';
 import { RolloutService } from '../rollouts/index.js';
 import { schemaForMigrations, type Context } from '../schema/index.js';
 import { createLogger, type Logger } from '../logger.js';
+import { FleetqlMetrics } from '../metrics/index.js';
+import { storageStats } from '../storage/index.js';
 import { createMaskError } from './mask-error.js';
 import { useErrorCodes } from './use-error-codes.js';
 import { useExtraErrors } from './use-extra-errors.js';
 import { useInputDepthLimit } from './use-input-depth-limit.js';
+import { metricsPath, metricsResponse } from './metrics-endpoint.js';
+import { scoped, useRequestScope, withRequestId, type Route } from './request-scope.js';
 import { requestIdOf, useRequestId } from './use-request-id.js';
 
 export const graphqlEndpoint = '/graphql';
 /** Deepest nesting a document or its variables may have (filters need ~2 levels per _and/_or). */
 const maxInputDepth = 300;
 
-function makeHandler(route: (request: Request) => Promise<Response>) {
-  return createServerAdapter<Record<string, never>>(route);
+function makeHandler(route: (request: Request, context: { res?: ServerResponse }) => Promise<Response>) {
+  return createServerAdapter<{ res?: ServerResponse }>(route);
 }
 export type FleetqlHandler = ReturnType<typeof makeHandler>;
 
@@ -38,6 +43,8 @@ export interface FleetqlServer {
   readonly instances: () => InstanceService;
   /** The rollout service, once ready. */
   readonly rollouts: () => RolloutService;
+  /** Serves only `/metrics`, for a listener of its own (config.metricsPort); undefined unless configured. */
+  readonly metricsHandler: FleetqlHandler | undefined;
   /** Closes instance handles (after their current users) and the catalog. Stop accepting requests first. */
   close(): Promise<void>;
 }
@@ -64,7 +71,8 @@ function json(status: number, body: unknown): Response {
  * and GraphQL answer 503 until startup is done, so a listener can be bound first.
  */
 export function createFleetqlServer(config: FleetqlConfig, options: { logger?: Logger } = {}): FleetqlServer {
-  const logger = options.logger ?? createLogger();
+  const logger = withRequestId(options.logger ?? createLogger());
+  const metrics = config.metrics ? new FleetqlMetrics() : undefined;
   let started: Started | undefined;
   let closing = false;
 
@@ -96,15 +104,15 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
       }
       const { schema, model } = schemaForMigrations(migrations);
       const data = new DataService(model, instances);
-      const archives = new ArchiveService({ store: createArchiveStore(config), catalog, instances });
-      const rollouts = new RolloutService({ catalog, instances, head: migrations.head, logger, snapshotRetentionMs: config.rolloutSnapshotRetentionMs });
+      const archives = new ArchiveService({ store: createArchiveStore(config), catalog, instances, observer: metrics });
+      const rollouts = new RolloutService({ catalog, instances, head: migrations.head, logger, snapshotRetentionMs: config.rolloutSnapshotRetentionMs, observer: metrics });
       const fleet = new FleetService(data, instances, {
         concurrencyDefault: config.fleetConcurrency,
         concurrencyMax: config.fleetMaxConcurrency,
         instanceTimeoutMs: config.fleetInstanceTimeoutMs,
         deadlineMs: config.fleetDeadlineMs,
         maxCost: config.fleetMaxCost,
-      });
+      }, metrics);
       const yoga = createYoga<Record<string, never>, Context>({
         schema,
         graphqlEndpoint,
@@ -114,10 +122,17 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
         landingPage: false,
         logging: false,
         maskedErrors: { maskError: createMaskError(logger) },
-        plugins: [useRequestId(), useInputDepthLimit(maxInputDepth), useExtraErrors(), useErrorCodes()],
+        plugins: [useRequestId(), useInputDepthLimit(maxInputDepth), useExtraErrors(), useErrorCodes(), useRequestScope()],
         context: ({ request }) => ({ instances, migrations, data, fleet, rollouts, archives, loaders: new RelationshipLoaders(data), extraErrors: [], requestId: requestIdOf(request), signal: request.signal }),
       });
       started = { catalog, instances, migrations, yoga, rollouts };
+      metrics?.attach({
+        cacheStats: () => instances.cacheStats(),
+        descriptorBudget: config.maxOpenDescriptors,
+        statementsExecuted: () => storageStats.statementsExecuted,
+        instanceCounts: () => catalog.countByStateAndVersion(),
+        rolloutOverview: () => catalog.rollouts.overview(),
+      });
       rollouts.resumeInterrupted();
       logger.info('ready', { migrations_head: migrations.head, data: config.dataDir });
     } catch (error) {
@@ -128,7 +143,7 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
   // Startup failures surface through `ready`; this keeps them from also being unhandled.
   ready.catch(() => undefined);
 
-  const handler = makeHandler(async (request) => {
+  const route: Route = async (request) => {
     const { pathname } = new URL(request.url);
     if (pathname === '/healthz') return json(200, { status: 'ok' });
     if (pathname === '/readyz') return started && !closing ? json(200, { status: 'ready' }) : json(503, { status: closing ? 'closing' : 'starting' });
@@ -137,10 +152,16 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
       return json(503, { errors: [{ message: error.message, extensions: { code: error.code } }] });
     }
     return started.yoga.fetch(request, {});
-  });
+  };
+  // /metrics is answered before GraphQL (and its authentication) and before readiness.
+  const withMetrics = (next: Route): Route => async (request) =>
+    metrics !== undefined && new URL(request.url).pathname === metricsPath ? metricsResponse(metrics, request) : next(request);
+  const notFound: Route = async () => new Response('not found\n', { status: 404 });
+  const handler = makeHandler(scoped(config.metricsPort === undefined ? withMetrics(route) : route, { logger, metrics }));
 
   return {
     handler,
+    metricsHandler: metrics !== undefined && config.metricsPort !== undefined ? makeHandler(scoped(withMetrics(notFound), { logger, metrics })) : undefined,
     ready,
     instances: () => {
       if (started === undefined) throw new Error('fleetql is not ready');

@@ -1,18 +1,14 @@
-import { randomUUID } from 'node:crypto';
 import type { Plugin } from 'graphql-yoga';
+import { currentRequest, requestIdFrom, requestIdHeader } from './request-scope.js';
 
-const header = 'x-request-id';
-const acceptable = /^[A-Za-z0-9._:-]{1,128}$/;
-const ids = new WeakMap<Request, string>();
+const unscoped = new WeakMap<Request, string>();
 
-/** The request id a client sent (if sane) or a new one; logs and the response header carry it. */
+/** The id of the request being handled (request-scope.ts): the client's `x-request-id`, if sane, or a new one. */
 export function requestIdOf(request: Request): string {
-  let id = ids.get(request);
-  if (id === undefined) {
-    const given = request.headers.get(header);
-    id = given !== null && acceptable.test(given) ? given : randomUUID();
-    ids.set(request, id);
-  }
+  const scoped = currentRequest()?.requestId;
+  if (scoped !== undefined) return scoped;
+  let id = unscoped.get(request);
+  if (id === undefined) unscoped.set(request, (id = requestIdFrom(request)));
   return id;
 }
 
@@ -20,7 +16,7 @@ export function requestIdOf(request: Request): string {
 export function useRequestId(): Plugin {
   return {
     onResponse({ request, response }) {
-      response.headers.set(header, requestIdOf(request));
+      response.headers.set(requestIdHeader, requestIdOf(request));
     },
   };
 }

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expandConfig, type FleetqlOptions } from '../../src/config/index.js';
-import { createFleetqlServer, createLogger, type FleetqlServer, type LogLevel } from '../../src/server/index.js';
+import { createFleetqlServer, createLogger, type FleetqlServer, type Logger, type LogLevel } from '../../src/server/index.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const demoMigrations = path.join(repoRoot, 'migrations');
@@ -54,10 +54,10 @@ export interface InProcessServer {
  * The real fleetql handler on a real HTTP server on port 0, over a temporary data directory
  * (no demo unless asked). Stopped and removed when the test ends.
  */
-export async function startServer(t: TestContextLike, options: FleetqlOptions = {}): Promise<InProcessServer> {
+export async function startServer(t: TestContextLike, options: FleetqlOptions = {}, extra: { logger?: Logger } = {}): Promise<InProcessServer> {
   const dataDir = options.dataDir ?? tempDir(t);
   const config = expandConfig({ migrationsDir: demoMigrations, demo: false, ...options, dataDir, port: 0 });
-  const fleetql = createFleetqlServer(config, { logger: createLogger((process.env['FLEETQL_TEST_LOG'] as LogLevel | undefined) ?? 'silent') });
+  const fleetql = createFleetqlServer(config, { logger: extra.logger ?? createLogger((process.env['FLEETQL_TEST_LOG'] as LogLevel | undefined) ?? 'silent') });
   const server = http.createServer(fleetql.handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   let closed = false;
