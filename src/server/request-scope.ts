@@ -88,10 +88,12 @@ export function scoped(route: Route, options: { logger: Logger; metrics: Fleetql
     // Under Node the request ends when the response does (a stream may outlive the handler);
     // 499 (as nginx logs it) when the client went away before a response was made.
     const res = context.res;
-    res?.once('close', () => finish(response?.status ?? 499));
+    let failed = false;
+    res?.once('close', () => finish(response?.status ?? (failed ? 500 : 499)));
     try {
       response = await storage.run(scope, () => route(request));
     } catch (error) {
+      failed = true;
       if (res === undefined) finish(500);
       throw error;
     }

@@ -108,6 +108,7 @@ test('GraphQL requests are timed by operation type and outcome, and their errors
   assert.equal((await server.gql(`{ instance(id: "metrics-none") { id } }`)).errors?.[0]?.extensions?.['code'], 'INSTANCE_NOT_FOUND');
   assert.equal((await server.gql(`{ no_such_field }`)).errors?.[0]?.extensions?.['code'], 'GRAPHQL_VALIDATION_FAILED');
   assert.equal((await server.gql(`{ instance(`)).errors?.[0]?.extensions?.['code'], 'GRAPHQL_PARSE_FAILED');
+  assert.equal((await fetch(`${server.origin}/no/metrics-a`)).status, 404);
   const after = await scrape(server.origin);
   const moved = delta(before, after);
 
@@ -124,6 +125,7 @@ test('GraphQL requests are timed by operation type and outcome, and their errors
   assert.equal(moved('fleetql_graphql_errors_total'), 3);
   assert.equal(moved('fleetql_http_requests_total', { route: '/graphql' }), 5);
   assert.equal(moved('fleetql_http_requests_total', { route: '/metrics', status: '200' }), 1, 'the first scrape, counted once it ended');
+  assert.equal(moved('fleetql_http_requests_total', { route: 'other', status: '404' }), 1, 'an unknown path is "other", never itself');
   assert.ok(moved('fleetql_statements_executed_total') > 0);
   assert.equal(after.value('fleetql_instances', { state: 'ACTIVE', schema_version: '1' }), 1);
   assert.equal(after.value('fleetql_instances'), 1);
@@ -205,15 +207,36 @@ test('a rollout reports progress: rollouts by state, instances remaining, instan
   assert.equal(delta(before, paused)('fleetql_rollout_instances_total', { kind: 'forward', outcome: 'done' }), 1, 'the canary');
   assert.equal(paused.value('fleetql_instances', { state: 'ACTIVE', schema_version: '2' }), 1);
 
+  // A subscription watches it: in flight while its stream is open, counted once the stream ends.
+  const stream = await fetch(server.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream', 'x-request-id': 'watch-1' },
+    body: JSON.stringify({ query: `subscription Watch { rollout_progress(id: "${id}") { state } }` }),
+  });
+  assert.equal(stream.status, 200);
+  assert.equal((await scrape(server.origin)).value('fleetql_http_requests_in_flight'), 2, 'the scrape and the open stream');
   assert.equal((await server.gql(`mutation { resume_rollout(id: "${id}") { id } }`)).errors, undefined);
   assert.equal((await server.fleetql.rollouts().settled(Number(id))).state, 'FAILED');
+  const failed = await scrape(server.origin);
+  assert.equal(failed.value('fleetql_rollouts', { state: 'FAILED' }), 1, 'a failed rollout still holds its instances');
+  assert.equal(failed.value('fleetql_rollout_instances_remaining'), 0);
+  assert.equal(failed.value('fleetql_http_requests_in_flight'), 2, 'the stream stays open on a failed rollout');
+  await server.gql(`mutation { abort_rollout(id: "${id}") { id } }`); // ends the stream
+  assert.match(await stream.text(), /"ABORTED"/);
+  const watched = await scrape(server.origin);
+  assert.equal(watched.value('fleetql_http_requests_in_flight'), 1, 'the stream has ended');
+  assert.equal(delta(before, watched)('fleetql_graphql_request_duration_seconds_count', { operation_type: 'subscription', outcome: 'ok' }), 1);
+  const watchLine = lines.find((line) => line['msg'] === 'request' && line['request_id'] === 'watch-1');
+  assert.deepEqual([watchLine?.['operation_type'], watchLine?.['operation_name'], watchLine?.['status']], ['subscription', 'Watch', 200]);
+  assert.ok(watchLine !== undefined && lines.indexOf(watchLine) > lines.findIndex((line) => line['msg'] === 'rollout finished'), 'logged when the stream ended');
   const after = await scrape(server.origin);
   const moved = delta(before, after);
   assert.equal(moved('fleetql_rollout_instances_total', { kind: 'forward', outcome: 'done' }), 3);
   assert.equal(moved('fleetql_rollout_instances_total', { kind: 'forward', outcome: 'failed' }), 1);
   assert.equal(moved('fleetql_rollout_instance_failures_total', { kind: 'forward', code: 'MIGRATION_FAILED' }), 1);
   assert.equal(after.value('fleetql_rollouts', { state: 'PAUSED' }), 0);
-  assert.equal(after.value('fleetql_rollouts', { state: 'FAILED' }), 1, 'a failed rollout still holds its instances');
+  assert.equal(after.value('fleetql_rollouts', { state: 'FAILED' }), 0);
+  assert.equal(after.value('fleetql_rollouts'), 0, 'an aborted rollout holds no instances');
   assert.equal(after.value('fleetql_rollout_instances_remaining'), 0);
   assert.equal(after.value('fleetql_instances', { state: 'ACTIVE', schema_version: '2' }), 3);
   assert.equal(after.value('fleetql_instances', { state: 'ACTIVE', schema_version: '1' }), 1);
