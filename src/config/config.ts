@@ -208,6 +208,7 @@ export function expandConfig(options: FleetqlOptions = {}): FleetqlConfig {
   if (archiveStore === 's3' && !options.s3Bucket) throw invalid('the s3 archive store needs a bucket (FLEETQL_S3_BUCKET)');
   const host = options.host ?? defaults.host;
   if (host.length === 0) throw invalid('host must not be empty');
+  if (options.metricsPort !== undefined && options.metricsPort !== 0 && options.metricsPort === (options.port ?? defaults.port)) throw invalid('metricsPort must differ from port (unset it to serve /metrics on the API port)');
   return Object.freeze({
     host,
     port: integerIn('port', options.port ?? defaults.port, 0, 65535),

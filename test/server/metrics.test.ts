@@ -3,10 +3,10 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { optionsFromEnv } from '../../src/config/index.js';
+import { expandConfig, optionsFromEnv } from '../../src/config/index.js';
 import { createLogger } from '../../src/server/index.js';
 import { scrape, type Exposition } from '../helpers/prometheus.js';
-import { repoRoot, spawnServer, startServer, tempDir, type InProcessServer } from '../helpers/servers.js';
+import { graphql, repoRoot, spawnServer, startServer, tempDir, type InProcessServer } from '../helpers/servers.js';
 
 const itemsMigration = path.join(repoRoot, 'test/fixtures/fleet-migrations/0001_create_items.sql');
 
@@ -192,13 +192,9 @@ test('a rollout reports progress: rollouts by state, instances remaining, instan
   const server = await startServer(t, { migrationsDir, dataDir: first.dataDir }, { logger });
 
   const before = await scrape(server.origin);
-  const started = await fetch(server.url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-request-id': 'start-rollout-1' },
-    body: JSON.stringify({ query: 'mutation { start_rollout(target_version: 2, strategy: {canary: 1, pause_after_canary: true, max_failures: 10}) { id } }' }),
-  });
+  const started = await graphql(server.url, 'mutation { start_rollout(target_version: 2, strategy: {canary: 1, pause_after_canary: true, max_failures: 10}) { id } }', undefined, { 'x-request-id': 'start-rollout-1' });
   assert.equal(started.headers.get('x-request-id'), 'start-rollout-1');
-  const id = ((await started.json()) as { data: { start_rollout: { id: string } } }).data.start_rollout.id;
+  const id = started.data!['start_rollout'].id as string;
   assert.equal((await server.fleetql.rollouts().settled(Number(id))).state, 'PAUSED');
   const paused = await scrape(server.origin);
   assert.equal(paused.value('fleetql_rollouts', { state: 'PAUSED' }), 1);
@@ -278,6 +274,9 @@ test('archive operations are counted and timed by operation and outcome, failure
 
 test('FLEETQL_METRICS=false: /metrics is not served, GraphQL is', async (t) => {
   assert.deepEqual(optionsFromEnv({ FLEETQL_METRICS: 'false', FLEETQL_METRICS_PORT: '9464' }), { metrics: false, metricsPort: 9464 });
+  for (const bad of [() => optionsFromEnv({ FLEETQL_METRICS: 'perhaps' }), () => expandConfig({ metricsPort: 70_000 }), () => expandConfig({ port: 4000, metricsPort: 4000 })]) {
+    assert.throws(bad, (error: any) => error.code === 'CONFIG_INVALID');
+  }
   const server = await startServer(t, optionsFromEnv({ FLEETQL_METRICS: 'false' }));
   assert.equal(server.fleetql.metricsHandler, undefined);
   const response = await fetch(`${server.origin}/metrics`);
@@ -290,11 +289,7 @@ test('every request gets one access log line with its id, which the client recei
   const server = await startServer(t, {}, { logger });
   const secret = 'needle_in_the_query';
   const query = `query Lookup { instance(id: "${secret.replaceAll('_', '-')}") { id } }`;
-  const given = await fetch(server.url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-request-id': 'client.chosen:1' },
-    body: JSON.stringify({ query, operationName: 'Lookup' }),
-  });
+  const given = await graphql(server.url, query, undefined, { 'x-request-id': 'client.chosen:1' });
   assert.equal(given.headers.get('x-request-id'), 'client.chosen:1');
   const fresh = await fetch(`${server.url}?query=${encodeURIComponent(`{ instances(where: {id: {_eq: "${secret}"}}) { id } }`)}`, { headers: { accept: 'application/json', 'x-request-id': 'not acceptable!' } });
   assert.equal(fresh.status, 200);
