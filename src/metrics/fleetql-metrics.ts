@@ -36,7 +36,7 @@ export class FleetqlMetrics implements FanOutObserver, RolloutObserver, ArchiveO
 
   readonly #graphqlDuration = new Histogram({
     name: 'fleetql_graphql_request_duration_seconds',
-    help: 'GraphQL requests from arrival to the end of the response (the start of the stream for subscriptions), by operation type and outcome (error when the result has any error).',
+    help: 'GraphQL requests from arrival to the end of the response (of the stream, for a subscription), by operation type and outcome (error when the result has any error).',
     labelNames: ['operation_type', 'outcome'],
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
@@ -183,8 +183,8 @@ export class FleetqlMetrics implements FanOutObserver, RolloutObserver, ArchiveO
     });
   }
 
-  /** The services to read on scrape, once they exist (the server starts before they do). */
-  attach(sources: MetricsSources): void {
+  /** The services to read on scrape once they exist (the server starts before they do); undefined once they are closed. */
+  attach(sources: MetricsSources | undefined): void {
     this.#sources = sources;
   }
 

@@ -175,6 +175,7 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
       closing = true;
       await ready.catch(() => undefined);
       if (started === undefined) return;
+      metrics?.attach(undefined);
       await started.rollouts.close();
       await started.instances.close();
       started.catalog.close();

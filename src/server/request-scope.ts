@@ -72,8 +72,7 @@ export function scoped(route: Route, options: { logger: Logger; metrics: Fleetql
       const durationMs = performance.now() - started;
       metrics?.httpRequestFinished(path, status);
       if (scope.errorCodes !== undefined) metrics?.graphqlRequest(scope.operationType, durationMs, scope.errorCodes);
-      const log = quietPaths.has(path) ? logger.debug : logger.info;
-      log('request', {
+      logger[quietPaths.has(path) ? 'debug' : 'info']('request', {
         request_id: scope.requestId,
         method: request.method,
         path,
