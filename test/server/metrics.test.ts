@@ -5,6 +5,8 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { expandConfig, optionsFromEnv } from '../../src/config/index.js';
 import { createLogger } from '../../src/server/index.js';
+import { createMaskError } from '../../src/server/mask-error.js';
+import { scoped, withRequestId } from '../../src/server/request-scope.js';
 import { scrape, type Exposition } from '../helpers/prometheus.js';
 import { graphql, repoRoot, spawnServer, startServer, tempDir, type InProcessServer } from '../helpers/servers.js';
 
@@ -327,4 +329,27 @@ test('FLEETQL_METRICS_PORT serves /metrics on a listener of its own, and not on 
   assert.equal((await fetch(new URL('/graphql', line['url']!))).status, 404);
   assert.equal((await fetch(`${server.origin}/metrics`)).status, 404);
   assert.equal((await server.gql(`{ instances { id } }`)).errors, undefined);
+});
+
+test('an unexpected error logged while a request is handled carries its request id (fetch handler, no Node response)', async () => {
+  const { lines, logger } = recordingLogger();
+  const scopedLogger = withRequestId(logger);
+  const handle = scoped(
+    async () => {
+      await new Promise((resolve) => setImmediate(resolve)); // the id survives awaits
+      createMaskError(scopedLogger)(new Error('SQLITE_CORRUPT: /srv/x.db'), 'Unexpected error.');
+      return new Response('masked');
+    },
+    { logger: scopedLogger, metrics: undefined },
+  );
+  const response = await handle(new Request('http://fleetql.test/graphql?query=%7Bsecret%7D', { headers: { 'x-request-id': 'req-42' } }), {});
+  assert.equal(response.headers.get('x-request-id'), 'req-42');
+  const masked = lines.find((line) => line['msg'] === 'unexpected error');
+  assert.equal(masked?.['request_id'], 'req-42');
+  assert.deepEqual(
+    lines.filter((line) => line['msg'] === 'request').map((line) => [line['request_id'], line['path'], line['status']]),
+    [['req-42', '/graphql', 200]],
+  );
+  scopedLogger.info('outside any request');
+  assert.equal(lines.at(-1)?.['request_id'], undefined);
 });
