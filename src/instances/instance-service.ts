@@ -4,13 +4,15 @@ import path from 'node:path';
 import type { Catalog, InstanceFilter, InstanceQuery, InstanceRecord, InstanceState, Labels, Operation } from '../catalog/index.js';
 import { FleetqlError, instanceNotFound, isFleetqlError } from '../errors.js';
 import { appliedMigrations, currentVersion, migrateTo, type AppliedMigration, type MigrationSet } from '../migrations/index.js';
-import { copyFileDurably, fsyncPath, removeFileAndSidecars, SqliteDatabase, StorageError, type JournalMode } from '../storage/index.js';
+import { fsyncPath, removeFileAndSidecars, SqliteDatabase, StorageError, type JournalMode } from '../storage/index.js';
 import { crashPoint } from './crash-points.js';
+import { changeCounterOf } from './file-migration.js';
 import { HandleCache, type HandleCacheStats } from './handle-cache.js';
 import { parseInstanceId, type InstanceId } from './instance-id.js';
 import { InstanceLayout } from './instance-layout.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { parseLabels } from './labels.js';
+import { MigrationRunner } from './migration-runner.js';
 
 export interface InstanceServiceOptions {
   catalog: Catalog;
@@ -25,6 +27,8 @@ export interface InstanceServiceOptions {
   lazyMigrations?: boolean;
   /** Told when a lazy migration fails (the instance keeps being served at its version). */
   onLazyMigrationFailure?: (instanceId: string, error: unknown) => void;
+  /** Worker threads for migrations and rollbacks; 0 runs them on the calling thread. */
+  migrationThreads?: number;
 }
 
 export interface RecoveryReport {
@@ -52,6 +56,9 @@ export class InstanceService {
   #recordedUpTo = 0;
   readonly #lazy: boolean;
   readonly #onLazyMigrationFailure: (instanceId: string, error: unknown) => void;
+  readonly #runner: MigrationRunner;
+  /** Instances whose file a worker is changing: their users wait for this to settle. */
+  readonly #exclusive = new Map<string, Promise<void>>();
 
   constructor(options: InstanceServiceOptions) {
     this.#catalog = options.catalog;
@@ -61,6 +68,7 @@ export class InstanceService {
     this.#busyTimeoutMs = options.busyTimeoutMs;
     this.#lazy = options.lazyMigrations ?? false;
     this.#onLazyMigrationFailure = options.onLazyMigrationFailure ?? (() => undefined);
+    this.#runner = new MigrationRunner(options.migrations, options.migrationThreads ?? 0);
     this.#cache = new HandleCache({
       maxDescriptors: options.maxOpenDescriptors,
       descriptorsPerHandle: options.journalMode === 'wal' ? 3 : 1,
@@ -121,7 +129,9 @@ export class InstanceService {
    * Errors from a damaged or missing file come back as INSTANCE_UNAVAILABLE for that instance.
    */
   async withInstance<T>(rawId: unknown, fn: (db: SqliteDatabase, record: InstanceRecord) => T | Promise<T>): Promise<T> {
-    let record = this.get(rawId);
+    const id = parseInstanceId(rawId);
+    for (let busy = this.#exclusive.get(id); busy !== undefined; busy = this.#exclusive.get(id)) await busy;
+    let record = this.get(id);
     if (this.#lazy && record.state === 'ACTIVE' && record.schema_version < this.#migrations.head) record = await this.#migrateLazily(record);
     return this.#withActive(record, fn);
   }
@@ -137,7 +147,7 @@ export class InstanceService {
       const current = this.#catalog.getInstance(id);
       if (current === undefined || current.state !== 'ACTIVE' || current.schema_version >= this.#migrations.head) return current ?? record;
       try {
-        const to = await this.#withActive(current, (db) => migrateTo(db, this.#migrations, this.#migrations.head, { atomic: true }));
+        const { to } = await this.#migrateFile(current, this.#migrations.head);
         return this.#catalog.setSchemaVersion(id, to);
       } catch (error) {
         this.#onLazyMigrationFailure(id, error);
@@ -146,8 +156,9 @@ export class InstanceService {
     });
   }
 
-  async #withActive<T>(record: InstanceRecord, fn: (db: SqliteDatabase, record: InstanceRecord) => T | Promise<T>): Promise<T> {
-    const id = record.id as InstanceId;
+  /** Throws unless the instance is ACTIVE, with the code its state calls for. */
+  #assertActive(record: InstanceRecord): void {
+    const id = record.id;
     if (record.state === 'DESTROYED') throw instanceNotFound(id);
     if (record.state === 'QUARANTINED') {
       throw new FleetqlError('INSTANCE_QUARANTINED', `instance "${id}" is quarantined`, { extensions: { instance_id: id } });
@@ -155,17 +166,54 @@ export class InstanceService {
     if (record.state !== 'ACTIVE') {
       throw new FleetqlError('INSTANCE_UNAVAILABLE', `instance "${id}" is ${record.state.toLowerCase()}`, { extensions: { instance_id: id } });
     }
+  }
+
+  async #withActive<T>(record: InstanceRecord, fn: (db: SqliteDatabase, record: InstanceRecord) => T | Promise<T>): Promise<T> {
+    this.#assertActive(record);
     try {
-      return await this.#cache.use(this.#layout.fileOf(id), (db) => fn(db, record));
+      return await this.#cache.use(this.#layout.fileOf(record.id as InstanceId), (db) => fn(db, record));
     } catch (error) {
-      if (error instanceof StorageError && error.damaged) {
-        throw new FleetqlError('INSTANCE_UNAVAILABLE', `instance "${id}" cannot be read`, { cause: error, extensions: { instance_id: id } });
-      }
-      if (isFleetqlError(error, 'INSTANCE_UNAVAILABLE') && error.extensions['instance_id'] === undefined) {
-        throw new FleetqlError('INSTANCE_UNAVAILABLE', `instance "${id}" cannot be read: ${error.message}`, { cause: error, extensions: { instance_id: id } });
-      }
-      throw error;
+      throw this.#unavailable(record.id, error);
     }
+  }
+
+  /** Errors from a damaged or missing file become INSTANCE_UNAVAILABLE for that instance. */
+  #unavailable(id: string, error: unknown): unknown {
+    if (error instanceof StorageError && error.damaged) {
+      return new FleetqlError('INSTANCE_UNAVAILABLE', `instance "${id}" cannot be read`, { cause: error, extensions: { instance_id: id } });
+    }
+    if (isFleetqlError(error, 'INSTANCE_UNAVAILABLE') && error.extensions['instance_id'] === undefined) {
+      return new FleetqlError('INSTANCE_UNAVAILABLE', `instance "${id}" cannot be read: ${error.message}`, { cause: error, extensions: { instance_id: id } });
+    }
+    return error;
+  }
+
+  /**
+   * Runs `work` on the instance's file with nobody else on it: new users wait (without blocking the
+   * event loop), current ones finish first, and the cached handle is closed, so a worker thread's
+   * connection is the only one. Call under the instance's lock.
+   */
+  async #exclusively<T>(id: InstanceId, work: (file: string) => Promise<T>): Promise<T> {
+    let release!: () => void;
+    this.#exclusive.set(id, new Promise<void>((resolve) => (release = resolve)));
+    try {
+      const file = this.#layout.fileOf(id);
+      await this.#cache.evict(file);
+      if (!fs.existsSync(file)) throw new FleetqlError('INSTANCE_UNAVAILABLE', 'the instance file is missing');
+      return await work(file);
+    } catch (error) {
+      throw this.#unavailable(id, error);
+    } finally {
+      this.#exclusive.delete(id);
+      release();
+    }
+  }
+
+  /** Moves an ACTIVE instance's file to `target` on a migration worker. Call under the instance's lock. */
+  #migrateFile(record: InstanceRecord, target: number, snapshot?: string): Promise<{ from: number; to: number; changeCounter: number | null }> {
+    this.#assertActive(record);
+    const id = record.id as InstanceId;
+    return this.#exclusively(id, (file) => this.#runner.migrate({ file, target, snapshot, journalMode: this.#journalMode, busyTimeoutMs: this.#busyTimeoutMs }));
   }
 
   /** The migrations recorded inside the instance's own file. */
@@ -182,42 +230,8 @@ export class InstanceService {
    */
   async migrate(rawId: unknown, target: number, options: { snapshotOf?: number } = {}): Promise<{ from: number; to: number; changeCounter: number | null }> {
     const id = parseInstanceId(rawId);
-    const file = this.#layout.fileOf(id);
-    return this.#locks.run(id, () =>
-      this.#withActive(this.get(id), (db) => {
-        const from = currentVersion(db);
-        if (from >= target) return { from, to: from, changeCounter: this.#changeCounter(file) };
-        let snapshot: string | undefined;
-        if (options.snapshotOf !== undefined) {
-          snapshot = this.#layout.snapshotOf(options.snapshotOf, id);
-          if (this.#journalMode === 'wal') db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
-          copyFileDurably(file, snapshot);
-        }
-        try {
-          const to = migrateTo(db, this.#migrations, target, { atomic: true });
-          return { from, to, changeCounter: this.#changeCounter(file) };
-        } catch (error) {
-          if (snapshot !== undefined) removeFileAndSidecars(snapshot);
-          throw error;
-        }
-      }),
-    );
-  }
-
-  /**
-   * SQLite's file change counter (header bytes 24–27), bumped by every write transaction in
-   * rollback-journal mode; null in WAL mode, where it is not kept up to date.
-   */
-  #changeCounter(file: string): number | null {
-    if (this.#journalMode === 'wal') return null;
-    const fd = fs.openSync(file, 'r');
-    try {
-      const header = Buffer.alloc(28);
-      fs.readSync(fd, header, 0, 28, 0);
-      return header.readUInt32BE(24);
-    } finally {
-      fs.closeSync(fd);
-    }
+    const snapshot = options.snapshotOf === undefined ? undefined : this.#layout.snapshotOf(options.snapshotOf, id);
+    return this.#locks.run(id, () => this.#migrateFile(this.get(id), target, snapshot));
   }
 
   /**
@@ -233,7 +247,7 @@ export class InstanceService {
       const now = await this.#withActive(this.get(id), (db) => currentVersion(db));
       if (now <= expected.version) return;
       if (!expected.force) {
-        const counter = this.#changeCounter(file);
+        const counter = changeCounterOf(file, this.#journalMode);
         if (counter === null || expected.changeCounter === null) {
           throw new FleetqlError('WRITTEN_SINCE_MIGRATION', `instance "${id}" uses WAL, where writes since the migration cannot be told apart: roll back with force: true to drop them`, { extensions: { instance_id: id } });
         }
@@ -242,10 +256,7 @@ export class InstanceService {
         }
       }
       if (!fs.existsSync(snapshot)) throw new FleetqlError('SNAPSHOT_MISSING', `no snapshot of instance "${id}" is kept for rollout ${rolloutId}`, { extensions: { instance_id: id } });
-      await this.#cache.evict(file);
-      // Copied aside, synced, then one rename over the live file: a crash leaves either file whole.
-      for (const suffix of ['-journal', '-wal', '-shm']) fs.rmSync(file + suffix, { force: true });
-      copyFileDurably(snapshot, file);
+      await this.#exclusively(id, (target) => this.#runner.restore({ snapshot, file: target }));
     });
   }
 
@@ -491,8 +502,9 @@ export class InstanceService {
     return this.#cache.stats();
   }
 
-  /** Closes every instance handle once its current users are done. */
-  close(): Promise<void> {
-    return this.#cache.close();
+  /** Closes every instance handle once its current users are done, and ends the migration workers. */
+  async close(): Promise<void> {
+    await this.#cache.close();
+    await this.#runner.close();
   }
 }

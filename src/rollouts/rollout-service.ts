@@ -233,12 +233,14 @@ export class RolloutService {
         this.pruneSnapshots();
         return;
       }
-      // One instance at a time, each on its own turn of the event loop: the driver is synchronous,
-      // so running several "at once" would only run them back to back with no request in between.
-      for (const item of next.items) {
-        const outcome = await (record.kind === 'rollback' ? this.#rollBackOne(record, item) : this.#migrateOne(id, record.target_version, item.instance_id));
-        this.#observer?.rolloutInstanceSettled(record.kind, outcome.outcome, outcome.code);
-      }
+      // Up to `concurrency` instances in flight: their file work runs on the migration workers while
+      // this thread records results and serves requests (with no workers, one after another).
+      await Promise.all(
+        next.items.map(async (item) => {
+          const settled = await (record.kind === 'rollback' ? this.#rollBackOne(record, item) : this.#migrateOne(id, record.target_version, item.instance_id));
+          this.#observer?.rolloutInstanceSettled(record.kind, settled.outcome, settled.code);
+        }),
+      );
       // Progress is told at most every 100 ms (state changes always): watchers need no more.
       if (performance.now() - lastEmit > progressEveryMs) {
         this.#emit(id);

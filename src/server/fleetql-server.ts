@@ -92,6 +92,7 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
         busyTimeoutMs: config.busyTimeoutMs,
         maxOpenDescriptors: config.maxOpenDescriptors,
         lazyMigrations: config.lazyMigrations,
+        migrationThreads: config.migrationThreads,
         onLazyMigrationFailure: (instanceId, error) => logger.warn('lazy migration failed; serving the instance at its version', { instance_id: instanceId, error }),
       });
       const recovered = await instances.recover();

@@ -1,0 +1,124 @@
+import fs from 'node:fs';
+import { FleetqlError, isFleetqlError } from '../errors.js';
+import { currentVersion, migrateTo, type MigrationSet } from '../migrations/index.js';
+import { copyFileDurably, removeFileAndSidecars, SqliteDatabase, StorageError, type JournalMode } from '../storage/index.js';
+
+/**
+ * The file work of a rollout, on a connection of its own: it runs on a worker thread (see
+ * migration-runner.ts) while the caller holds the instance's lock and keeps its users out.
+ */
+export interface MigrateFileJob {
+  file: string;
+  target: number;
+  /** Where to keep a copy of the file before migrating it (for a rollback). */
+  snapshot?: string | undefined;
+  journalMode: JournalMode;
+  busyTimeoutMs: number;
+}
+
+export interface MigrateFileResult {
+  from: number;
+  to: number;
+  /** See `changeCounterOf`. */
+  changeCounter: number | null;
+}
+
+export interface RestoreFileJob {
+  snapshot: string;
+  file: string;
+}
+
+/**
+ * Moves the file to `target` in one transaction. Reads the version from the file itself: a file
+ * already there (a rollout resumed after a crash) is left alone.
+ */
+export function migrateFile(job: MigrateFileJob, migrations: MigrationSet): MigrateFileResult {
+  const db = SqliteDatabase.open(job.file, {
+    journalMode: job.journalMode,
+    busyTimeoutMs: job.busyTimeoutMs,
+    synchronous: job.journalMode === 'wal' ? 'normal' : 'full',
+  });
+  try {
+    const from = currentVersion(db);
+    if (from >= job.target) return { from, to: from, changeCounter: changeCounterOf(job.file, job.journalMode) };
+    if (job.snapshot !== undefined) {
+      if (job.journalMode === 'wal') db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+      copyFileDurably(job.file, job.snapshot);
+    }
+    try {
+      const to = migrateTo(db, migrations, job.target, { atomic: true });
+      return { from, to, changeCounter: changeCounterOf(job.file, job.journalMode) };
+    } catch (error) {
+      if (job.snapshot !== undefined) removeFileAndSidecars(job.snapshot);
+      throw error;
+    }
+  } finally {
+    db.close();
+  }
+}
+
+/** Puts a snapshot back over the live file: copied aside, synced, then one rename, so a crash leaves either file whole. */
+export function restoreFile(job: RestoreFileJob): void {
+  for (const suffix of ['-journal', '-wal', '-shm']) fs.rmSync(job.file + suffix, { force: true });
+  copyFileDurably(job.snapshot, job.file);
+}
+
+/**
+ * SQLite's file change counter (header bytes 24–27), bumped by every write transaction in
+ * rollback-journal mode; null in WAL mode, where it is not kept up to date.
+ */
+export function changeCounterOf(file: string, journalMode: JournalMode): number | null {
+  if (journalMode === 'wal') return null;
+  const fd = fs.openSync(file, 'r');
+  try {
+    const header = Buffer.alloc(28);
+    fs.readSync(fd, header, 0, 28, 0);
+    return header.readUInt32BE(24);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** An error as it crosses from a worker thread: structured clone keeps neither classes nor codes. */
+export type PortableError =
+  | { kind: 'fleetql'; code: string; message: string; extensions: Record<string, unknown>; cause?: string }
+  | { kind: 'storage'; sqliteCode: string; message: string }
+  | { kind: 'other'; message: string; stack?: string };
+
+export type Outcome<T> = { ok: true; value: T } | { ok: false; error: PortableError };
+
+export function toPortable(error: unknown): PortableError {
+  if (isFleetqlError(error)) {
+    const cause = error.cause instanceof Error ? error.cause.message : undefined;
+    return { kind: 'fleetql', code: error.code, message: error.message, extensions: { ...error.extensions }, ...(cause === undefined ? {} : { cause }) };
+  }
+  if (error instanceof StorageError) return { kind: 'storage', sqliteCode: error.sqliteCode, message: error.message };
+  if (error instanceof Error) return { kind: 'other', message: error.message, ...(error.stack === undefined ? {} : { stack: error.stack }) };
+  return { kind: 'other', message: String(error) };
+}
+
+export function fromPortable(error: PortableError): Error {
+  switch (error.kind) {
+    case 'fleetql':
+      return new FleetqlError(error.code as FleetqlError['code'], error.message, {
+        extensions: error.extensions,
+        ...(error.cause === undefined ? {} : { cause: new Error(error.cause) }),
+      });
+    case 'storage':
+      return new StorageError(error.message, error.sqliteCode);
+    default: {
+      const rebuilt = new Error(error.message);
+      if (error.stack !== undefined) rebuilt.stack = error.stack;
+      return rebuilt;
+    }
+  }
+}
+
+/** Runs `fn`, with its result or error in a form that crosses threads. */
+export function outcomeOf<T>(fn: () => T): Outcome<T> {
+  try {
+    return { ok: true, value: fn() };
+  } catch (error) {
+    return { ok: false, error: toPortable(error) };
+  }
+}

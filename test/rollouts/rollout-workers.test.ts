@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { repoRoot, startServer, tempDir, type InProcessServer } from '../helpers/servers.js';
+
+const baseMigration = path.join(repoRoot, 'test/fixtures/fleet-migrations/0001_create_items.sql');
+// Seconds of work inside the migration's transaction: a recursive count the worker has to grind through.
+const slowMigration = `ALTER TABLE items ADD COLUMN note TEXT NOT NULL DEFAULT 'migrated';
+CREATE TABLE burn AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) SELECT sum(x) AS total FROM c;
+DROP TABLE burn;
+`;
+
+function migrationsAtV1(t: Parameters<typeof tempDir>[0]): string {
+  const dir = tempDir(t);
+  fs.copyFileSync(baseMigration, path.join(dir, '0001_create_items.sql'));
+  return dir;
+}
+
+async function ok(server: InProcessServer, query: string): Promise<Record<string, any>> {
+  const result = await server.gql(query);
+  assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+  return result.data!;
+}
+
+test('on a migration worker, a slow migration leaves the server answering, and a write to the migrating instance waits for it and lands', async (t) => {
+  const dir = migrationsAtV1(t);
+  const first = await startServer(t, { migrationsDir: dir });
+  await ok(first, `mutation { a: create_instance(id: "slow") { id } b: create_instance(id: "other") { id }
+    x: insert_items(instance_id: "slow", objects: [{id: 1, n: 1}]) { affected_rows } y: insert_items(instance_id: "other", objects: [{id: 1, n: 1}]) { affected_rows } }`);
+  await first.close();
+  fs.writeFileSync(path.join(dir, '0002_slow.sql'), slowMigration);
+
+  const server = await startServer(t, { migrationsDir: dir, dataDir: first.dataDir, migrationThreads: 1 });
+  const started = await ok(server, `mutation { start_rollout(target_version: 2, where: {id: {_eq: "slow"}}) { id } }`);
+  const rolloutId = Number(started['start_rollout'].id);
+  const rollouts = server.fleetql.rollouts();
+
+  // Sent while the migration runs; it must wait for it (not fail, not slip in under it).
+  const write = server.gql(`mutation { insert_items(instance_id: "slow", objects: [{id: 2, n: 2, s: "during"}]) { affected_rows } }`);
+  // Reads of another instance are answered while the migration is still going: with the migration
+  // on the request thread they could only be answered before it started or after it ended.
+  let answeredDuring = 0;
+  while (rollouts.view(rolloutId).state === 'RUNNING') {
+    const read = await ok(server, `{ instance(id: "other") { items { id n } } }`);
+    assert.deepEqual(read['instance'].items, [{ id: 1, n: 1 }]);
+    if (rollouts.view(rolloutId).counts.done === 0) answeredDuring += 1;
+  }
+  const done = await rollouts.settled(rolloutId);
+  assert.equal(done.state, 'COMPLETED', JSON.stringify(done.failures));
+  assert.ok(answeredDuring >= 3, `reads answered during the migration: ${answeredDuring}`);
+  t.diagnostic(`reads of another instance answered during the migration: ${answeredDuring}`);
+
+  const written = await write;
+  assert.equal(written.errors, undefined, JSON.stringify(written.errors));
+  assert.equal(written.data!['insert_items'].affected_rows, 1);
+  const after = await ok(server, `{ instance(id: "slow") { schema_version migrations_applied { version } items(order_by: [{id: asc}]) { id s note } } }`);
+  assert.deepEqual(after['instance'], {
+    schema_version: 2,
+    migrations_applied: [{ version: 1 }, { version: 2 }],
+    items: [
+      { id: 1, s: null, note: 'migrated' },
+      { id: 2, s: 'during', note: 'migrated' },
+    ],
+  });
+});
+
+test('with no migration workers (FLEETQL_MIGRATION_THREADS=0) rollouts, failures and rollbacks run on the main thread alike', async (t) => {
+  const dir = migrationsAtV1(t);
+  const first = await startServer(t, { migrationsDir: dir });
+  const ids = Array.from({ length: 12 }, (_, i) => `inst-${i}`);
+  await ok(first, `mutation { ${ids.map((id, i) => `c${i}: create_instance(id: "${id}") { id } i${i}: insert_items(instance_id: "${id}", objects: [{id: 1, s: "a"}, {id: 2, s: "${i % 4 === 0 ? 'a' : 'b'}"}]) { affected_rows }`).join(' ')} }`);
+  await first.close();
+  fs.writeFileSync(path.join(dir, '0002_unique_s.sql'), 'CREATE UNIQUE INDEX items_unique_s ON items (s);\n');
+
+  const server = await startServer(t, { migrationsDir: dir, dataDir: first.dataDir, migrationThreads: 0 });
+  const rollouts = server.fleetql.rollouts();
+  const started = await ok(server, `mutation { start_rollout(target_version: 2, strategy: {max_failures: 100}) { id } }`);
+  const forward = await rollouts.settled(Number(started['start_rollout'].id));
+  assert.equal(forward.state, 'FAILED');
+  assert.deepEqual(forward.counts, { ...forward.counts, total: 12, done: 9, failed: 3 });
+  assert.deepEqual(forward.failures.map((f) => f.instance_id).sort(), ['inst-0', 'inst-4', 'inst-8']);
+  for (const failure of forward.failures) {
+    assert.equal(failure.code, 'MIGRATION_FAILED');
+    assert.match(failure.message, /UNIQUE constraint failed/);
+  }
+
+  const back = await ok(server, `mutation { rollback_rollout(id: "${forward.id}") { id } }`);
+  const rolledBack = await rollouts.settled(Number(back['rollback_rollout'].id));
+  assert.equal(rolledBack.state, 'COMPLETED', JSON.stringify(rolledBack.failures));
+  const versions = await ok(server, `{ migrations { version instances } }`);
+  assert.deepEqual(versions['migrations'], [{ version: 1, instances: 12 }, { version: 2, instances: 0 }]);
+  const applied = await ok(server, `{ instance(id: "inst-1") { migrations_applied { version } } }`);
+  assert.deepEqual(applied['instance'].migrations_applied, [{ version: 1 }]);
+});
