@@ -1,6 +1,6 @@
 import { EventEmitter, on } from 'node:events';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import type { Catalog, InstanceFilter, RolloutCounts, RolloutFailure, RolloutItem, RolloutRecord, RolloutState, RolloutStrategy } from '../catalog/index.js';
+import type { Catalog, InstanceFilter, RolloutCounts, RolloutFailure, RolloutItem, RolloutRecord, RolloutResult, RolloutState, RolloutStrategy } from '../catalog/index.js';
 import { FleetqlError, isFleetqlError } from '../errors.js';
 import type { InstanceService } from '../instances/index.js';
 import type { Logger } from '../logger.js';
@@ -225,7 +225,8 @@ export class RolloutService {
       }
       // Up to `concurrency` instances in flight: their file work runs on the migration workers while
       // this thread records results and serves requests (with no workers, one after another).
-      await Promise.all(next.items.map((item) => (record.kind === 'rollback' ? this.#rollBackOne(record, item) : this.#migrateOne(id, record.target_version, item.instance_id))));
+      const results = await Promise.all(next.items.map((item) => (record.kind === 'rollback' ? this.#rollBackOne(record, item) : this.#migrateOne(id, record.target_version, item.instance_id))));
+      this.#catalog.rollouts.recordResults(id, results);
       // Progress is told at most every 100 ms (state changes always): watchers need no more.
       if (performance.now() - lastEmit > progressEveryMs) {
         this.#emit(id);
@@ -248,37 +249,31 @@ export class RolloutService {
     }
   }
 
-  async #migrateOne(id: number, target: number, instanceId: string): Promise<void> {
-    await this.#attempt(id, instanceId, async () => {
+  #migrateOne(id: number, target: number, instanceId: string): Promise<RolloutResult> {
+    return this.#attempt(id, instanceId, async () => {
       const { to, changeCounter } = await this.#instances.migrate(instanceId, target, { snapshotOf: id });
-      this.#catalog.rollouts.completeInstance(id, instanceId, to, changeCounter);
+      return { version: to, change_counter: changeCounter };
     });
   }
 
-  async #rollBackOne(record: RolloutRecord, item: RolloutItem): Promise<void> {
-    await this.#attempt(record.id, item.instance_id, async () => {
+  #rollBackOne(record: RolloutRecord, item: RolloutItem): Promise<RolloutResult> {
+    return this.#attempt(record.id, item.instance_id, async () => {
       await this.#instances.restoreSnapshot(item.instance_id, record.parent_id!, { version: item.from_version, changeCounter: item.change_counter ?? null, force: record.force });
-      this.#catalog.rollouts.completeInstance(record.id, item.instance_id, item.from_version);
+      return { version: item.from_version };
     });
   }
 
-  /** Runs one instance's step; a failure is recorded on the rollout, never thrown. */
-  async #attempt(id: number, instanceId: string, step: () => Promise<void>): Promise<void> {
-    // Each instance's synchronous work (snapshot, migration, fsyncs) gets a turn of its own, so
-    // requests are served between instances, not only between waves.
-    await nextTurn();
+  /** Runs one instance's step; a failure becomes a result to record, never an exception. */
+  async #attempt(id: number, instanceId: string, step: () => Promise<{ version: number; change_counter?: number | null }>): Promise<RolloutResult> {
     try {
-      await step();
+      return { instance_id: instanceId, outcome: 'done', ...(await step()) };
     } catch (error) {
-      if (isFleetqlError(error, 'INSTANCE_NOT_FOUND')) {
-        this.#catalog.rollouts.skipInstance(id, instanceId, 'the instance no longer exists');
-        return;
-      }
+      if (isFleetqlError(error, 'INSTANCE_NOT_FOUND')) return { instance_id: instanceId, outcome: 'skipped', reason: 'the instance no longer exists' };
       const code = isFleetqlError(error) ? error.code : 'INTERNAL_SERVER_ERROR';
       const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : '';
       const message = isFleetqlError(error) ? `${error.message}${cause}` : 'unexpected error; see the server log';
       if (!isFleetqlError(error)) this.#logger.error('rollout: unexpected error migrating an instance', { rollout_id: id, instance_id: instanceId, error });
-      this.#catalog.rollouts.failInstance(id, instanceId, code, message);
+      return { instance_id: instanceId, outcome: 'failed', code, message };
     }
   }
 }
