@@ -58,6 +58,12 @@ export interface RolloutFailure {
   readonly at: string;
 }
 
+/** What happened to one instance of a rollout. */
+export type RolloutResult =
+  | { readonly instance_id: string; readonly outcome: 'done'; readonly version: number; readonly change_counter?: number | null }
+  | { readonly instance_id: string; readonly outcome: 'failed'; readonly code: string; readonly message: string }
+  | { readonly instance_id: string; readonly outcome: 'skipped'; readonly reason: string };
+
 export interface RolloutItem {
   readonly instance_id: string;
   readonly wave: number;
@@ -229,31 +235,34 @@ export class RolloutStore {
     return { wave, items };
   }
 
-  /** Marks one instance done and records its new version in the catalog, in one transaction. */
-  completeInstance(id: number, instanceId: string, version: number, changeCounter?: number | null): void {
+  /**
+   * Records what happened to a group of instances in one transaction (one sync of the catalog for
+   * the group): done ones get their new version in the instances table too.
+   */
+  recordResults(id: number, results: readonly RolloutResult[]): void {
+    if (results.length === 0) return;
     this.#db.transaction(() => {
       const now = this.#now();
-      this.#db.run(
-        `UPDATE rollout_instances SET state = 'done', error_code = NULL, error_message = NULL, finished_at = ?, change_counter = coalesce(?, change_counter) WHERE rollout_id = ? AND instance_id = ?`,
-        [now, changeCounter ?? null, id, instanceId],
-      );
-      this.#db.run(`UPDATE instances SET schema_version = ?, updated_at = ? WHERE id = ?`, [version, now, instanceId]);
+      for (const result of results) {
+        const where = [id, result.instance_id];
+        switch (result.outcome) {
+          case 'done':
+            this.#db.run(
+              `UPDATE rollout_instances SET state = 'done', error_code = NULL, error_message = NULL, finished_at = ?, change_counter = coalesce(?, change_counter) WHERE rollout_id = ? AND instance_id = ?`,
+              [now, result.change_counter ?? null, ...where],
+            );
+            this.#db.run(`UPDATE instances SET schema_version = ?, updated_at = ? WHERE id = ?`, [result.version, now, result.instance_id]);
+            break;
+          case 'failed':
+            this.#db.run(`UPDATE rollout_instances SET state = 'failed', error_code = ?, error_message = ?, finished_at = ? WHERE rollout_id = ? AND instance_id = ?`, [result.code, result.message, now, ...where]);
+            break;
+          case 'skipped':
+            // An instance that left the rollout's reach (destroyed meanwhile, say) is skipped, not failed.
+            this.#db.run(`UPDATE rollout_instances SET state = 'skipped', error_message = ?, finished_at = ? WHERE rollout_id = ? AND instance_id = ?`, [result.reason, now, ...where]);
+            break;
+        }
+      }
     });
-  }
-
-  failInstance(id: number, instanceId: string, code: string, message: string): void {
-    this.#db.run(`UPDATE rollout_instances SET state = 'failed', error_code = ?, error_message = ?, finished_at = ? WHERE rollout_id = ? AND instance_id = ?`, [
-      code,
-      message,
-      this.#now(),
-      id,
-      instanceId,
-    ]);
-  }
-
-  /** An instance that left the rollout's reach (destroyed meanwhile, say) is skipped, not failed. */
-  skipInstance(id: number, instanceId: string, reason: string): void {
-    this.#db.run(`UPDATE rollout_instances SET state = 'skipped', error_message = ?, finished_at = ? WHERE rollout_id = ? AND instance_id = ?`, [reason, this.#now(), id, instanceId]);
   }
 
   /** Failed instances become pending again (resume retries them). */

@@ -2,6 +2,7 @@
 import { FleetqlError } from '../errors.js';
 import { archiveCommand, restoreCommand } from './archive.js';
 import { ClientError } from './client.js';
+import { instancesCommand } from './instances.js';
 import { rolloutCommand } from './rollout.js';
 import { schemaPrint, schemaPrintHelp } from './schema-print.js';
 import { serve, serveHelp } from './serve.js';
@@ -11,6 +12,7 @@ const help = `Usage: fleetql <command>
 Commands:
   serve          start the GraphQL gateway (fleetql serve --help)
   schema print   write schema/schema.graphql from the migrations
+  instances …    list, show, create, relabel, destroy instances (fleetql instances --help)
   rollout …      start, watch, pause, resume, abort migration rollouts (fleetql rollout --help)
   archive …      archive (or retire) every instance a filter selects (fleetql archive --help)
   restore …      restore one archive, or the instances a filter selects (fleetql restore --help)
@@ -27,6 +29,8 @@ async function main(argv: string[]): Promise<number | undefined> {
       }
       await serve(rest, process.env);
       return undefined;
+    case 'instances':
+      return instancesCommand(rest, process.env);
     case 'rollout':
       return rolloutCommand(rest, process.env);
     case 'archive':

@@ -191,9 +191,14 @@ export class InstanceService {
   /**
    * Runs `work` on the instance's file with nobody else on it: new users wait (without blocking the
    * event loop), current ones finish first, and the cached handle is closed, so a worker thread's
-   * connection is the only one. Call under the instance's lock.
+   * connection is the only one, and only once a migration thread is free for it. Call under the
+   * instance's lock.
    */
-  async #exclusively<T>(id: InstanceId, work: (file: string) => Promise<T>): Promise<T> {
+  #exclusively<T>(id: InstanceId, work: (file: string) => Promise<T>): Promise<T> {
+    return this.#runner.withThread(() => this.#shutOut(id, work));
+  }
+
+  async #shutOut<T>(id: InstanceId, work: (file: string) => Promise<T>): Promise<T> {
     let release!: () => void;
     this.#exclusive.set(id, new Promise<void>((resolve) => (release = resolve)));
     try {

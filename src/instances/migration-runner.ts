@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Piscina } from 'piscina';
 import type { MigrationSet } from '../migrations/index.js';
 import {
@@ -20,9 +21,14 @@ import {
 export class MigrationRunner {
   readonly #pool: Piscina | undefined;
   readonly #migrations: MigrationSet;
+  /** With no threads, jobs run one at a time, each on a turn of the event loop of its own. */
+  #inline: Promise<unknown> = Promise.resolve();
+  #free: number;
+  readonly #waiting: Array<() => void> = [];
 
   constructor(migrations: MigrationSet, threads: number) {
     this.#migrations = migrations;
+    this.#free = Math.max(1, threads);
     if (threads > 0) {
       // Built, the worker is the .js beside this file; under tsx, a loader that registers tsx first.
       const worker = import.meta.url.endsWith('.ts') ? './migration-worker-tsx.mjs' : './migration-worker.js';
@@ -41,12 +47,39 @@ export class MigrationRunner {
     return this.#pool?.options.maxThreads ?? 0;
   }
 
+  /**
+   * Waits until a thread is free and keeps it for `fn`'s jobs: a caller that shuts an instance's
+   * users out for a job does so only while the job runs, not while it waits in a queue.
+   */
+  async withThread<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#free > 0) this.#free -= 1;
+    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    try {
+      // A worker starting up (a module graph to load) must not count as time the instance is shut out.
+      if (this.#pool !== undefined && this.#pool.threads.length < this.#pool.options.maxThreads) await this.#pool.run(null, { name: 'ready' });
+      return await fn();
+    } finally {
+      const next = this.#waiting.shift();
+      if (next !== undefined) next();
+      else this.#free += 1;
+    }
+  }
+
   async migrate(job: MigrateFileJob): Promise<MigrateFileResult> {
-    return this.#settle(this.#pool ? await this.#pool.run(job, { name: 'migrate' }) : outcomeOf(() => migrateFile(job, this.#migrations)));
+    return this.#settle(this.#pool ? await this.#pool.run(job, { name: 'migrate' }) : await this.#onThisThread(() => migrateFile(job, this.#migrations)));
   }
 
   async restore(job: RestoreFileJob): Promise<void> {
-    this.#settle(this.#pool ? await this.#pool.run(job, { name: 'restore' }) : outcomeOf(() => restoreFile(job)));
+    this.#settle(this.#pool ? await this.#pool.run(job, { name: 'restore' }) : await this.#onThisThread(() => restoreFile(job)));
+  }
+
+  #onThisThread<T>(fn: () => T): Promise<Outcome<T>> {
+    const run = this.#inline.then(async () => {
+      await nextTurn();
+      return outcomeOf(fn);
+    });
+    this.#inline = run;
+    return run;
   }
 
   #settle<T>(outcome: Outcome<T>): T {

@@ -6,6 +6,11 @@ import { migrateFile, outcomeOf, restoreFile, type MigrateFileJob, type RestoreF
 
 const migrations = makeMigrationSet((workerData as { migrations: Migration[] }).migrations);
 
+/** Answers once this worker is loaded (the pool starts workers on demand). */
+export function ready(): true {
+  return true;
+}
+
 export function migrate(job: MigrateFileJob) {
   return outcomeOf(() => migrateFile(job, migrations));
 }

@@ -1,6 +1,6 @@
 import { EventEmitter, on } from 'node:events';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import type { Catalog, InstanceFilter, RolloutCounts, RolloutFailure, RolloutItem, RolloutKind, RolloutRecord, RolloutState, RolloutStrategy } from '../catalog/index.js';
+import type { Catalog, InstanceFilter, RolloutCounts, RolloutFailure, RolloutItem, RolloutKind, RolloutRecord, RolloutResult, RolloutState, RolloutStrategy } from '../catalog/index.js';
 import { FleetqlError, isFleetqlError } from '../errors.js';
 import type { InstanceService } from '../instances/index.js';
 import type { Logger } from '../logger.js';
@@ -19,11 +19,8 @@ const progressEveryMs = 100;
 
 /** Told as each instance of a rollout settles (metrics); must be cheap and must not throw. */
 export interface RolloutObserver {
-  rolloutInstanceSettled(kind: RolloutKind, outcome: Settled['outcome'], code?: string): void;
+  rolloutInstanceSettled(kind: RolloutKind, outcome: RolloutResult['outcome'], code?: string): void;
 }
-
-/** How one instance's step ended (the code of a failure). */
-type Settled = { outcome: 'done' | 'failed' | 'skipped'; code?: string };
 
 function validStrategy(input: Partial<Record<keyof RolloutStrategy, unknown>> | null | undefined): RolloutStrategy {
   const strategy = { ...defaultStrategy, ...Object.fromEntries(Object.entries(input ?? {}).filter(([, v]) => v !== null && v !== undefined)) } as RolloutStrategy;
@@ -235,12 +232,9 @@ export class RolloutService {
       }
       // Up to `concurrency` instances in flight: their file work runs on the migration workers while
       // this thread records results and serves requests (with no workers, one after another).
-      await Promise.all(
-        next.items.map(async (item) => {
-          const settled = await (record.kind === 'rollback' ? this.#rollBackOne(record, item) : this.#migrateOne(id, record.target_version, item.instance_id));
-          this.#observer?.rolloutInstanceSettled(record.kind, settled.outcome, settled.code);
-        }),
-      );
+      const results = await Promise.all(next.items.map((item) => (record.kind === 'rollback' ? this.#rollBackOne(record, item) : this.#migrateOne(id, record.target_version, item.instance_id))));
+      this.#catalog.rollouts.recordResults(id, results);
+      for (const result of results) this.#observer?.rolloutInstanceSettled(record.kind, result.outcome, result.outcome === 'failed' ? result.code : undefined);
       // Progress is told at most every 100 ms (state changes always): watchers need no more.
       if (performance.now() - lastEmit > progressEveryMs) {
         this.#emit(id);
@@ -263,39 +257,31 @@ export class RolloutService {
     }
   }
 
-  #migrateOne(id: number, target: number, instanceId: string): Promise<Settled> {
+  #migrateOne(id: number, target: number, instanceId: string): Promise<RolloutResult> {
     return this.#attempt(id, instanceId, async () => {
       const { to, changeCounter } = await this.#instances.migrate(instanceId, target, { snapshotOf: id });
-      this.#catalog.rollouts.completeInstance(id, instanceId, to, changeCounter);
+      return { version: to, change_counter: changeCounter };
     });
   }
 
-  #rollBackOne(record: RolloutRecord, item: RolloutItem): Promise<Settled> {
+  #rollBackOne(record: RolloutRecord, item: RolloutItem): Promise<RolloutResult> {
     return this.#attempt(record.id, item.instance_id, async () => {
       await this.#instances.restoreSnapshot(item.instance_id, record.parent_id!, { version: item.from_version, changeCounter: item.change_counter ?? null, force: record.force });
-      this.#catalog.rollouts.completeInstance(record.id, item.instance_id, item.from_version);
+      return { version: item.from_version };
     });
   }
 
-  /** Runs one instance's step; a failure is recorded on the rollout, never thrown. */
-  async #attempt(id: number, instanceId: string, step: () => Promise<void>): Promise<Settled> {
-    // Each instance's synchronous work (snapshot, migration, fsyncs) gets a turn of its own, so
-    // requests are served between instances, not only between waves.
-    await nextTurn();
+  /** Runs one instance's step; a failure becomes a result to record, never an exception. */
+  async #attempt(id: number, instanceId: string, step: () => Promise<{ version: number; change_counter?: number | null }>): Promise<RolloutResult> {
     try {
-      await step();
-      return { outcome: 'done' };
+      return { instance_id: instanceId, outcome: 'done', ...(await step()) };
     } catch (error) {
-      if (isFleetqlError(error, 'INSTANCE_NOT_FOUND')) {
-        this.#catalog.rollouts.skipInstance(id, instanceId, 'the instance no longer exists');
-        return { outcome: 'skipped' };
-      }
+      if (isFleetqlError(error, 'INSTANCE_NOT_FOUND')) return { instance_id: instanceId, outcome: 'skipped', reason: 'the instance no longer exists' };
       const code = isFleetqlError(error) ? error.code : 'INTERNAL_SERVER_ERROR';
       const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : '';
       const message = isFleetqlError(error) ? `${error.message}${cause}` : 'unexpected error; see the server log';
       if (!isFleetqlError(error)) this.#logger.error('rollout: unexpected error migrating an instance', { rollout_id: id, instance_id: instanceId, error });
-      this.#catalog.rollouts.failInstance(id, instanceId, code, message);
-      return { outcome: 'failed', code };
+      return { instance_id: instanceId, outcome: 'failed', code, message };
     }
   }
 }
