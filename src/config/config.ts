@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { FleetqlError } from '../errors.js';
+import { expandSecurity, securityOptionsFromEnv, type SecurityConfig, type SecurityOptions } from './security.js';
 
 export type JournalMode = 'delete' | 'wal';
 
@@ -7,7 +8,7 @@ export type JournalMode = 'delete' | 'wal';
  * What a user may give: every field optional, each documented once, here.
  * Command-line flags and environment variables both map onto this shape.
  */
-export interface FleetqlOptions {
+export interface FleetqlOptions extends SecurityOptions {
   /**
    * Interface to bind. Anonymous access is meant for loopback only.
    * @default "127.0.0.1"   env FLEETQL_HOST, flag --host
@@ -58,7 +59,7 @@ export interface FleetqlOptions {
   shutdownTimeoutMs?: number;
   /**
    * Serve GraphiQL at the GraphQL endpoint for browsers.
-   * @default true   env FLEETQL_GRAPHIQL
+   * @default true in development, false in production   env FLEETQL_GRAPHIQL
    */
   graphiql?: boolean;
   /**
@@ -148,6 +149,8 @@ export interface FleetqlConfig {
   readonly archiveStore: 'file' | 's3';
   readonly s3: { readonly bucket: string; readonly prefix: string; readonly endpoint: string | undefined; readonly region: string; readonly accessKeyId: string | undefined; readonly secretAccessKey: string | undefined };
   readonly archiveTimeoutMs: number;
+  /** Mode, credentials, exposure and request limits (see security.ts). */
+  readonly security: SecurityConfig;
 }
 
 export const defaults = {
@@ -160,7 +163,6 @@ export const defaults = {
   maxOpenDescriptors: 4096,
   busyTimeoutMs: 5000,
   shutdownTimeoutMs: 10_000,
-  graphiql: true,
   fleetConcurrency: 8,
   fleetMaxConcurrency: 64,
   fleetInstanceTimeoutMs: 5000,
@@ -171,7 +173,7 @@ export const defaults = {
   archiveStore: 'file',
   s3Region: 'us-east-1',
   archiveTimeoutMs: 30_000,
-} as const satisfies Omit<Required<FleetqlOptions>, 'archiveDir' | 's3Bucket' | 's3Prefix' | 's3Endpoint' | 's3AccessKeyId' | 's3SecretAccessKey'>;
+} as const satisfies Omit<Required<FleetqlOptions>, 'graphiql' | keyof SecurityOptions | 'archiveDir' | 's3Bucket' | 's3Prefix' | 's3Endpoint' | 's3AccessKeyId' | 's3SecretAccessKey'>;
 
 function invalid(message: string): FleetqlError {
   return new FleetqlError('CONFIG_INVALID', message);
@@ -194,6 +196,7 @@ export function expandConfig(options: FleetqlOptions = {}): FleetqlConfig {
   if (archiveStore === 's3' && !options.s3Bucket) throw invalid('the s3 archive store needs a bucket (FLEETQL_S3_BUCKET)');
   const host = options.host ?? defaults.host;
   if (host.length === 0) throw invalid('host must not be empty');
+  const security = expandSecurity(options);
   return Object.freeze({
     host,
     port: integerIn('port', options.port ?? defaults.port, 0, 65535),
@@ -208,7 +211,7 @@ export function expandConfig(options: FleetqlOptions = {}): FleetqlConfig {
     maxOpenDescriptors: integerIn('maxOpenDescriptors', options.maxOpenDescriptors ?? defaults.maxOpenDescriptors, 8, 1_000_000),
     busyTimeoutMs: integerIn('busyTimeoutMs', options.busyTimeoutMs ?? defaults.busyTimeoutMs, 0, 600_000),
     shutdownTimeoutMs: integerIn('shutdownTimeoutMs', options.shutdownTimeoutMs ?? defaults.shutdownTimeoutMs, 0, 600_000),
-    graphiql: options.graphiql ?? defaults.graphiql,
+    graphiql: options.graphiql ?? security.mode === 'development',
     fleetMaxConcurrency: integerIn('fleetMaxConcurrency', options.fleetMaxConcurrency ?? defaults.fleetMaxConcurrency, 1, 1024),
     fleetConcurrency: integerIn('fleetConcurrency', options.fleetConcurrency ?? defaults.fleetConcurrency, 1, options.fleetMaxConcurrency ?? defaults.fleetMaxConcurrency),
     fleetInstanceTimeoutMs: integerIn('fleetInstanceTimeoutMs', options.fleetInstanceTimeoutMs ?? defaults.fleetInstanceTimeoutMs, 1, 3_600_000),
@@ -226,6 +229,7 @@ export function expandConfig(options: FleetqlOptions = {}): FleetqlConfig {
     }),
     archiveTimeoutMs: integerIn('archiveTimeoutMs', options.archiveTimeoutMs ?? defaults.archiveTimeoutMs, 1, 3_600_000),
     rolloutSnapshotRetentionMs: integerIn('rolloutSnapshotRetentionMs', options.rolloutSnapshotRetentionMs ?? defaults.rolloutSnapshotRetentionMs, 0, Number.MAX_SAFE_INTEGER),
+    security,
   });
 }
 
@@ -242,11 +246,11 @@ function parseInteger(name: string, raw: string): number {
 
 /** Reads the FLEETQL_* environment variables; unset or empty ones are left out. */
 export function optionsFromEnv(env: NodeJS.ProcessEnv): FleetqlOptions {
-  const options: FleetqlOptions = {};
   const get = (name: string): string | undefined => {
     const value = env[name];
     return value === undefined || value === '' ? undefined : value;
   };
+  const options: FleetqlOptions = securityOptionsFromEnv(get, parseInteger, parseBoolean);
   let raw: string | undefined;
   if ((raw = get('FLEETQL_HOST')) !== undefined) options.host = raw;
   if ((raw = get('FLEETQL_PORT')) !== undefined) options.port = parseInteger('FLEETQL_PORT', raw);

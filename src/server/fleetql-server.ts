@@ -2,11 +2,12 @@ import fs from 'node:fs';
 import { createServerAdapter } from '@whatwg-node/server';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { Authenticator, scopeOf, type Principal } from '../auth/index.js';
 import { LibsqlCatalog, type Catalog } from '../catalog/index.js';
 import type { FleetqlConfig } from '../config/index.js';
 import { seedDemoFleet } from '../demo/index.js';
 import { FleetqlError } from '../errors.js';
-import { InstanceService } from '../instances/index.js';
+import { InstanceService, ScopedInstances } from '../instances/index.js';
 import { loadMigrations, verifyAgainstCatalog, type MigrationSet } from '../migrations/index.js';
 import { DataService, RelationshipLoaders } from '../data/index.js';
 import { ArchiveService, FileArchiveStore, S3ArchiveStore, type ArchiveStore } from '../archive/index.js';
@@ -18,6 +19,8 @@ import { createMaskError } from './mask-error.js';
 import { useErrorCodes } from './use-error-codes.js';
 import { useExtraErrors } from './use-extra-errors.js';
 import { useInputDepthLimit } from './use-input-depth-limit.js';
+import { createRequestGate, type GateContext } from './request-gate.js';
+import { securityOptions, securityPlugins } from './security-plugins.js';
 import { requestIdOf, useRequestId } from './use-request-id.js';
 
 export const graphqlEndpoint = '/graphql';
@@ -47,7 +50,7 @@ interface Started {
   catalog: Catalog;
   instances: InstanceService;
   migrations: MigrationSet;
-  yoga: YogaServerInstance<Record<string, never>, Context>;
+  yoga: YogaServerInstance<GateContext, Context>;
 }
 
 function createArchiveStore(config: FleetqlConfig): ArchiveStore {
@@ -67,6 +70,11 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
   const logger = options.logger ?? createLogger();
   let started: Started | undefined;
   let closing = false;
+  const authenticator = new Authenticator(config.security, config.host);
+  const gate = createRequestGate({ security: config.security, authenticator, graphiql: config.graphiql, logger });
+  if (!authenticator.anonymousAllowed && config.security.mode === 'development') {
+    logger.warn('development mode bound to a non-loopback address: anonymous requests are refused, credentials are required', { host: config.host });
+  }
 
   const ready = (async () => {
     fs.mkdirSync(config.dataDir, { recursive: true });
@@ -95,17 +103,22 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
         logger.info('seeded the demo fleet', { ...seeded });
       }
       const { schema, model } = schemaForMigrations(migrations);
-      const data = new DataService(model, instances);
       const archives = new ArchiveService({ store: createArchiveStore(config), catalog, instances });
       const rollouts = new RolloutService({ catalog, instances, head: migrations.head, logger, snapshotRetentionMs: config.rolloutSnapshotRetentionMs });
-      const fleet = new FleetService(data, instances, {
+      const fleetLimits = {
         concurrencyDefault: config.fleetConcurrency,
         concurrencyMax: config.fleetMaxConcurrency,
         instanceTimeoutMs: config.fleetInstanceTimeoutMs,
         deadlineMs: config.fleetDeadlineMs,
         maxCost: config.fleetMaxCost,
-      });
-      const yoga = createYoga<Record<string, never>, Context>({
+      };
+      // Per request: the principal's view of the instances, and the data and fleet services over it.
+      const servicesFor = (principal: Principal | undefined) => {
+        const scoped = new ScopedInstances(instances, principal === undefined ? { instances: { ids: [] }, write: false, lifecycle: false } : scopeOf(principal));
+        const data = new DataService(model, scoped);
+        return { instances: scoped, data, fleet: new FleetService(data, scoped, fleetLimits), loaders: new RelationshipLoaders(data) };
+      };
+      const yoga = createYoga<GateContext, Context>({
         schema,
         graphqlEndpoint,
         graphiql: config.graphiql ? { title: 'fleetql', defaultQuery: demoQuery } : false,
@@ -114,8 +127,9 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
         landingPage: false,
         logging: false,
         maskedErrors: { maskError: createMaskError(logger) },
-        plugins: [useRequestId(), useInputDepthLimit(maxInputDepth), useExtraErrors(), useErrorCodes()],
-        context: ({ request }) => ({ instances, migrations, data, fleet, rollouts, archives, loaders: new RelationshipLoaders(data), extraErrors: [], requestId: requestIdOf(request), signal: request.signal }),
+        ...securityOptions(config.security),
+        plugins: [useRequestId(), useInputDepthLimit(maxInputDepth), ...securityPlugins(config.security), useExtraErrors(), useErrorCodes()],
+        context: ({ request, principal }) => ({ ...servicesFor(principal), migrations, rollouts, archives, extraErrors: [], requestId: requestIdOf(request), signal: request.signal }),
       });
       started = { catalog, instances, migrations, yoga, rollouts };
       rollouts.resumeInterrupted();
@@ -136,7 +150,8 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
       const error = new FleetqlError('SERVICE_UNAVAILABLE', closing ? 'fleetql is shutting down' : 'fleetql is starting');
       return json(503, { errors: [{ message: error.message, extensions: { code: error.code } }] });
     }
-    return started.yoga.fetch(request, {});
+    const { yoga } = started;
+    return gate(request, async (admitted, context) => yoga.fetch(admitted, context));
   });
 
   return {

@@ -3,6 +3,9 @@ import type { Plugin } from 'graphql-yoga';
 
 /** The code of a GraphQL error that fleetql did not raise itself (syntax, validation, variables). */
 function codeFor(error: GraphQLError): string {
+  // graphql-armor's limits report themselves as syntax errors.
+  if (/^Syntax Error: (Token limit|Query Cost limit|Query depth limit|Aliases limit|Directives limit) of /.test(error.message)) return 'QUERY_TOO_COSTLY';
+  if (error.message.startsWith('Required CSRF header')) return 'CSRF_HEADER_REQUIRED';
   if (error.message.startsWith('Syntax Error')) return 'GRAPHQL_PARSE_FAILED';
   if (error.message.startsWith('Variable "')) return 'BAD_USER_INPUT';
   return error.path === undefined ? 'GRAPHQL_VALIDATION_FAILED' : 'INTERNAL_SERVER_ERROR';

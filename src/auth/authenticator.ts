@@ -1,0 +1,92 @@
+import type { JWTPayload } from 'jose';
+import { roles, type Role, type SecurityConfig } from '../config/index.js';
+import { FleetqlError } from '../errors.js';
+import { ApiKeyTable } from './api-keys.js';
+import { JwtVerifier } from './jwt-verifier.js';
+import { anonymous, type Principal } from './principal.js';
+
+const idPattern = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
+/** Whether `host` (the address the server binds) only accepts connections from this machine. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h) || /^::ffff:127\.\d+\.\d+\.\d+$/.test(h);
+}
+
+function unauthenticated(message: string): FleetqlError {
+  return new FleetqlError('UNAUTHENTICATED', message);
+}
+
+/** The credential a request carries: `Authorization: Bearer <key or JWT>` or `x-api-key: <key>`. */
+function credentialOf(request: Request): string | undefined {
+  const authorization = request.headers.get('authorization');
+  if (authorization !== null) {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+    if (match === null) throw unauthenticated('the Authorization header must be "Bearer <API key or JWT>"');
+    return match[1];
+  }
+  return request.headers.get('x-api-key')?.trim() || undefined;
+}
+
+/** The `fleetql` claim of a JWT: `{ role, instances?, labels? }`. */
+function principalOfClaims(payload: JWTPayload): Principal {
+  const claim = payload['fleetql'];
+  if (claim === null || typeof claim !== 'object' || Array.isArray(claim)) throw unauthenticated('the token has no "fleetql" claim ({ role, instances?, labels? })');
+  const { role, instances, labels } = claim as Record<string, unknown>;
+  if (!roles.includes(role as Role)) throw unauthenticated('the token\'s fleetql.role must be admin, service or tenant');
+  if (typeof payload.sub !== 'string' || payload.sub === '') throw unauthenticated('the token has no subject (sub)');
+  if (instances !== undefined && (!Array.isArray(instances) || !instances.every((id) => typeof id === 'string' && idPattern.test(id)))) {
+    throw unauthenticated('the token\'s fleetql.instances must be a list of instance ids');
+  }
+  if (labels !== undefined && (labels === null || typeof labels !== 'object' || Array.isArray(labels) || Object.keys(labels).length === 0 || !Object.values(labels).every((v) => typeof v === 'string'))) {
+    throw unauthenticated('the token\'s fleetql.labels must be a non-empty object of strings');
+  }
+  if (role === 'tenant' && instances === undefined && labels === undefined) throw unauthenticated('a tenant token names its instances (fleetql.instances and/or fleetql.labels)');
+  return Object.freeze({
+    id: `jwt:${payload.iss ?? ''}:${payload.sub}`,
+    role: role as Role,
+    via: 'jwt' as const,
+    ...(role === 'tenant' ? { instances: { ids: (instances as string[] | undefined) ?? [], labels: labels as Record<string, string> | undefined } } : {}),
+  });
+}
+
+/**
+ * Turns a request's credentials into a principal. A request without credentials is anonymous
+ * (an admin) only in development mode while bound to loopback; otherwise it has no principal.
+ * Bad credentials always fail (UNAUTHENTICATED), never fall back to anonymous.
+ */
+export class Authenticator {
+  readonly #keys: ApiKeyTable;
+  readonly #jwt: JwtVerifier | undefined;
+  readonly anonymousAllowed: boolean;
+
+  constructor(security: SecurityConfig, host: string) {
+    this.#keys = new ApiKeyTable(security.apiKeys);
+    this.#jwt = security.jwt === undefined ? undefined : new JwtVerifier(security.jwt);
+    this.anonymousAllowed = security.mode === 'development' && isLoopback(host);
+  }
+
+  async authenticate(request: Request): Promise<Principal | undefined> {
+    const credential = credentialOf(request);
+    if (credential === undefined) return this.anonymousAllowed ? anonymous : undefined;
+    if (credential.split('.').length === 3) {
+      if (this.#jwt === undefined) throw unauthenticated('JWTs are not accepted by this server');
+      let payload: JWTPayload;
+      try {
+        payload = await this.#jwt.verify(credential);
+      } catch (error) {
+        const code = (error as { code?: unknown }).code;
+        throw unauthenticated(`the token is not valid${typeof code === 'string' ? ` (${code})` : ''}`);
+      }
+      return principalOfClaims(payload);
+    }
+    const entry = this.#keys.find(credential);
+    if (entry === undefined) throw unauthenticated('unknown API key');
+    return Object.freeze({
+      id: `key:${entry.id}`,
+      role: entry.role,
+      via: 'api-key' as const,
+      ...(entry.role === 'tenant' ? { instances: { ids: entry.instances ?? [], labels: entry.labels } } : {}),
+    });
+  }
+}
