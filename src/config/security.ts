@@ -47,7 +47,7 @@ export interface SecurityOptions {
   corsOrigins?: readonly string[];
   /** Deepest selection nesting (graphql-armor). @default 12   env FLEETQL_MAX_DEPTH */
   maxDepth?: number;
-  /** Most aliases in one document (graphql-armor). @default 30   env FLEETQL_MAX_ALIASES */
+  /** Most aliases in one document (graphql-armor). @default 100   env FLEETQL_MAX_ALIASES */
   maxAliases?: number;
   /** Most tokens in one document (graphql-armor). @default 5000   env FLEETQL_MAX_TOKENS */
   maxTokens?: number;
@@ -90,7 +90,7 @@ export interface SecurityConfig {
 export const securityDefaults = {
   mode: 'development',
   maxDepth: 12,
-  maxAliases: 30,
+  maxAliases: 100,
   maxTokens: 5000,
   maxDirectives: 50,
   maxCost: 50_000,
