@@ -1,7 +1,7 @@
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
-import type { Plugin, YogaServerOptions } from 'graphql-yoga';
+import { createGraphQLError, type Plugin, type YogaServerOptions } from 'graphql-yoga';
 import type { SecurityConfig } from '../config/index.js';
 import { useAuthorization } from './use-authorization.js';
 
@@ -17,6 +17,7 @@ export function securityPlugins(security: SecurityConfig): Plugin[] {
   const { limits } = security;
   return [
     useCSRFPrevention({ requestHeaders: [csrfHeader] }),
+    useNoEmptyBatch(),
     EnvelopArmorPlugin({
       maxDepth: { n: limits.maxDepth },
       maxAliases: { n: limits.maxAliases },
@@ -38,5 +39,20 @@ export function securityOptions(security: SecurityConfig): Pick<YogaServerOption
         ? false
         : { origin: [...security.corsOrigins], credentials: false, allowedHeaders: ['content-type', 'authorization', 'x-api-key', 'x-request-id', csrfHeader], exposedHeaders: ['x-request-id', 'retry-after'], maxAge: 600 },
     batching: { limit: security.limits.maxBatch },
+  };
+}
+
+/** An empty batch (`[]`) asks nothing: a 400, not an empty 200. */
+function useNoEmptyBatch(): Plugin {
+  return {
+    onRequestParse() {
+      return {
+        onRequestParseDone({ requestParserResult }) {
+          if (Array.isArray(requestParserResult) && requestParserResult.length === 0) {
+            throw createGraphQLError('an empty batch asks nothing', { extensions: { code: 'BAD_REQUEST', http: { status: 400 } } });
+          }
+        },
+      };
+    },
   };
 }
