@@ -49,7 +49,7 @@ export interface SecurityOptions {
   maxDepth?: number;
   /** Most aliases in one document (graphql-armor). @default 100   env FLEETQL_MAX_ALIASES */
   maxAliases?: number;
-  /** Most tokens in one document (graphql-armor). @default 5000   env FLEETQL_MAX_TOKENS */
+  /** Most tokens in one document (graphql-armor). @default 100000   env FLEETQL_MAX_TOKENS */
   maxTokens?: number;
   /** Most directives in one document (graphql-armor). @default 50   env FLEETQL_MAX_DIRECTIVES */
   maxDirectives?: number;
@@ -91,7 +91,7 @@ export const securityDefaults = {
   mode: 'development',
   maxDepth: 12,
   maxAliases: 100,
-  maxTokens: 5000,
+  maxTokens: 100_000,
   maxDirectives: 50,
   maxCost: 50_000,
   maxBodyBytes: 1_048_576,

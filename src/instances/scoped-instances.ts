@@ -1,6 +1,6 @@
 import type { InstanceFilter, InstanceQuery, InstanceRecord, Labels } from '../catalog/index.js';
 import { FleetqlError, instanceNotFound } from '../errors.js';
-import type { AppliedMigration } from '../migrations/index.js';
+import { appliedMigrations, type AppliedMigration } from '../migrations/index.js';
 import type { SqliteDatabase } from '../storage/index.js';
 import { parseInstanceId } from './instance-id.js';
 import type { InstanceService } from './instance-service.js';
@@ -96,18 +96,21 @@ export class ScopedInstances implements InstanceAccess {
   }
 
   async withInstance<T>(rawId: unknown, fn: (db: SqliteDatabase, record: InstanceRecord) => T | Promise<T>, options: { write?: boolean } = {}): Promise<T> {
-    this.get(rawId);
-    if (options.write === true && !this.#scope.write) throw forbidden('this principal may not change data');
-    return this.#service.withInstance(rawId, (db, record) => {
-      // The catalog may have changed (relabelled) between the check and the handle.
-      if (!this.#allows(record)) throw instanceNotFound(record.id);
-      return fn(db, record);
-    });
+    const id = parseInstanceId(rawId);
+    const admit = (record: InstanceRecord) => {
+      if (!this.#allows(record)) throw instanceNotFound(id);
+      if (options.write === true && !this.#scope.write) throw forbidden('this principal may not change data');
+    };
+    try {
+      // One catalog read: the scope is checked on the record before its state is.
+      return await this.#service.withInstance(id, fn, { admit });
+    } catch (error) {
+      throw error instanceof FleetqlError && error.code === 'INSTANCE_NOT_FOUND' ? instanceNotFound(id) : error;
+    }
   }
 
   appliedMigrations(rawId: unknown): Promise<AppliedMigration[]> {
-    this.get(rawId);
-    return this.#service.appliedMigrations(rawId);
+    return this.withInstance(rawId, (db) => appliedMigrations(db));
   }
 
   #lifecycle(): InstanceService {

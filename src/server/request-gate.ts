@@ -57,7 +57,8 @@ export function createRequestGate(options: { security: SecurityConfig; authentic
       if (error instanceof FleetqlError) return refuse(request, error, { 'www-authenticate': 'Bearer' });
       throw error;
     }
-    if (principal === undefined && !(options.graphiql && isGraphiqlPage(request))) {
+    // CORS preflights never carry credentials; Yoga answers them without running anything.
+    if (principal === undefined && request.method !== 'OPTIONS' && !(options.graphiql && isGraphiqlPage(request))) {
       return refuse(request, new FleetqlError('UNAUTHENTICATED', 'credentials required: an API key or a JWT (Authorization: Bearer …)'), { 'www-authenticate': 'Bearer' });
     }
     if (principal !== undefined) {

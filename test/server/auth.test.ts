@@ -214,7 +214,7 @@ test('CORS: no cross-origin access unless the origin is configured', async (t) =
   assert.equal(refused.headers.get('access-control-allow-origin'), null);
   await refused.body?.cancel();
 
-  const open = await startServer(t, { corsOrigins: ['https://app.example.com'] });
+  const open = await startServer(t, { mode: 'production', apiKeys, corsOrigins: ['https://app.example.com'] });
   const allowed = await preflight(open.url, 'https://app.example.com');
   assert.equal(allowed.headers.get('access-control-allow-origin'), 'https://app.example.com');
   assert.match(allowed.headers.get('access-control-allow-headers') ?? '', /authorization/);
