@@ -112,29 +112,40 @@ function integerIn(name: string, value: number, min: number, max: number): numbe
 
 const idPattern = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
+/** What a credential grants: a role and, for a tenant, its instances. */
+export interface Grant {
+  readonly role: Role;
+  readonly instances?: readonly string[];
+  readonly labels?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Validates `{ role, instances?, labels? }` as an API key entry or a JWT's `fleetql` claim gives it
+ * (a tenant must name its instances); `fail` makes the error (CONFIG_INVALID or UNAUTHENTICATED).
+ */
+export function parseGrant(raw: Record<string, unknown>, fail: (message: string) => Error): Grant {
+  const { role, instances, labels } = raw;
+  if (!roles.includes(role as Role)) throw fail('role must be admin, service or tenant');
+  if (instances !== undefined && (!Array.isArray(instances) || !instances.every((id) => typeof id === 'string' && idPattern.test(id)))) throw fail('instances must be a list of instance ids');
+  if (labels !== undefined && (labels === null || typeof labels !== 'object' || Array.isArray(labels) || Object.keys(labels).length === 0 || !Object.values(labels).every((v) => typeof v === 'string'))) {
+    throw fail('labels must be a non-empty object of strings');
+  }
+  if (role === 'tenant' && instances === undefined && labels === undefined) throw fail('a tenant names its instances (instances and/or labels)');
+  return Object.freeze({
+    role: role as Role,
+    ...(instances === undefined ? {} : { instances: Object.freeze([...(instances as string[])]) }),
+    ...(labels === undefined ? {} : { labels: Object.freeze({ ...(labels as Record<string, string>) }) }),
+  });
+}
+
 function apiKeyEntry(raw: unknown, index: number): ApiKeyEntry {
   const where = `API key #${index + 1}`;
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw invalid(`${where} must be an object {id, hash, role, instances?, labels?}`);
   const entry = raw as Record<string, unknown>;
   if (typeof entry['id'] !== 'string' || entry['id'].length === 0 || entry['id'].length > 100) throw invalid(`${where} needs an id (a name, 1 to 100 characters)`);
   if (typeof entry['hash'] !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(entry['hash'])) throw invalid(`${where} (${entry['id']}) needs hash "sha256:<64 lower-case hex>" (fleetql keys create prints one)`);
-  if (!roles.includes(entry['role'] as Role)) throw invalid(`${where} (${entry['id']}) needs role admin, service or tenant`);
-  const instances = entry['instances'];
-  if (instances !== undefined && (!Array.isArray(instances) || !instances.every((id) => typeof id === 'string' && idPattern.test(id)))) {
-    throw invalid(`${where} (${entry['id']}): instances must be a list of instance ids`);
-  }
-  const labels = entry['labels'];
-  if (labels !== undefined && (labels === null || typeof labels !== 'object' || Array.isArray(labels) || !Object.values(labels).every((v) => typeof v === 'string') || Object.keys(labels).length === 0)) {
-    throw invalid(`${where} (${entry['id']}): labels must be a non-empty object of strings`);
-  }
-  if (entry['role'] === 'tenant' && instances === undefined && labels === undefined) throw invalid(`${where} (${entry['id']}): a tenant key names its instances (instances and/or labels)`);
-  return Object.freeze({
-    id: entry['id'],
-    hash: entry['hash'],
-    role: entry['role'] as Role,
-    ...(instances === undefined ? {} : { instances: Object.freeze([...(instances as string[])]) }),
-    ...(labels === undefined ? {} : { labels: Object.freeze({ ...(labels as Record<string, string>) }) }),
-  });
+  const grant = parseGrant(entry, (message) => invalid(`${where} (${String(entry['id'])}): ${message}`));
+  return Object.freeze({ id: entry['id'], hash: entry['hash'], ...grant });
 }
 
 /** FLEETQL_API_KEYS: a JSON array, or the path of a file holding one. */
