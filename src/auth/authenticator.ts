@@ -2,7 +2,7 @@ import type { JWTPayload } from 'jose';
 import { parseGrant, type Grant, type SecurityConfig } from '../config/index.js';
 import { FleetqlError } from '../errors.js';
 import { ApiKeyTable } from './api-keys.js';
-import { JwtVerifier } from './jwt-verifier.js';
+import type { JwtVerifier } from './jwt-verifier.js';
 import { anonymous, type Principal } from './principal.js';
 
 /** Whether `host` (the address the server binds) only accepts connections from this machine. */
@@ -52,12 +52,14 @@ function principalOfClaims(payload: JWTPayload): Principal {
  */
 export class Authenticator {
   readonly #keys: ApiKeyTable;
-  readonly #jwt: JwtVerifier | undefined;
+  readonly #jwtConfig: SecurityConfig['jwt'];
+  // jose is loaded on the first JWT only: a server without JWTs starts without it.
+  #jwt: Promise<JwtVerifier> | undefined;
   readonly anonymousAllowed: boolean;
 
   constructor(security: SecurityConfig, host: string) {
     this.#keys = new ApiKeyTable(security.apiKeys);
-    this.#jwt = security.jwt === undefined ? undefined : new JwtVerifier(security.jwt);
+    this.#jwtConfig = security.jwt;
     this.anonymousAllowed = security.mode === 'development' && isLoopback(host);
   }
 
@@ -65,10 +67,13 @@ export class Authenticator {
     const credential = credentialOf(request);
     if (credential === undefined) return this.anonymousAllowed ? anonymous : undefined;
     if (credential.split('.').length === 3) {
-      if (this.#jwt === undefined) throw unauthenticated('JWTs are not accepted by this server');
+      const config = this.#jwtConfig;
+      if (config === undefined) throw unauthenticated('JWTs are not accepted by this server');
+      this.#jwt ??= import('./jwt-verifier.js').then(({ JwtVerifier }) => new JwtVerifier(config));
+      const verifier = await this.#jwt;
       let payload: JWTPayload;
       try {
-        payload = await this.#jwt.verify(credential);
+        payload = await verifier.verify(credential);
       } catch (error) {
         const code = (error as { code?: unknown }).code;
         throw unauthenticated(`the token is not valid${typeof code === 'string' ? ` (${code})` : ''}`);
