@@ -1,9 +1,9 @@
 # syntax=docker/dockerfile:1
 # Production image for fleetql.
 #   docker build -t fleetql .
-#   docker run -p 127.0.0.1:4000:4000 -v fleetql-data:/data fleetql
-# fleetql has no authentication (anonymous access is meant for loopback only): it binds 0.0.0.0
-# inside the container so the port can be published, so publish it on a loopback/private address.
+#   docker run -p 4000:4000 -v fleetql-data:/data -e FLEETQL_API_KEYS='[{"id":"ops","hash":"sha256:…","role":"admin"}]' fleetql
+# The image runs in production mode: every request needs an API key or a JWT, so it needs
+# FLEETQL_API_KEYS (hashes from `fleetql keys create`) and/or FLEETQL_JWT_* / FLEETQL_JWKS_URL to start.
 # A new, empty /data gets a demo fleet seeded unless you pass -e FLEETQL_DEMO=false.
 # The process runs as uid/gid 10001; chown a bind-mounted /data to it.
 
@@ -35,7 +35,7 @@ RUN groupadd --system --gid 10001 fleetql \
  && chown fleetql:fleetql /data
 USER fleetql
 
-ENV FLEETQL_DATA=/data FLEETQL_HOST=0.0.0.0 FLEETQL_MIGRATIONS=/app/migrations
+ENV FLEETQL_MODE=production FLEETQL_DATA=/data FLEETQL_HOST=0.0.0.0 FLEETQL_MIGRATIONS=/app/migrations
 VOLUME /data
 EXPOSE 4000
 

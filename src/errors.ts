@@ -32,12 +32,21 @@ export type ErrorCode =
   | 'MIGRATION_FAILED'
   | 'CONFIG_INVALID'
   | 'SERVICE_UNAVAILABLE'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'RATE_LIMITED'
+  | 'REQUEST_TIMEOUT'
+  | 'REQUEST_TOO_LARGE'
   | 'STORAGE_ERROR'
   | 'INTERNAL_SERVER_ERROR';
 
 /** HTTP status hints, used where a whole request fails for one reason. */
 const httpStatus: Partial<Record<ErrorCode, number>> = {
   SERVICE_UNAVAILABLE: 503,
+  UNAUTHENTICATED: 401,
+  RATE_LIMITED: 429,
+  REQUEST_TOO_LARGE: 413,
+  REQUEST_TIMEOUT: 504,
 };
 
 export class FleetqlError extends GraphQLError {

@@ -1,16 +1,16 @@
 import { SingleBar } from 'cli-progress';
 import { parseArgs } from 'node:util';
-import { ClientError, createClient, type GraphQLClient } from './client.js';
+import { ClientError, connect, connectionHelp, connectionOptions, type GraphQLClient } from './client.js';
 
 export const archiveHelp = `Usage:
-  fleetql archive --where <json> [--retire] [--concurrency n] [--url url]
+  fleetql archive --where <json> [--retire] [--concurrency n] [--url url] [--api-key key]
       archives every instance the instances_bool_exp selects (retire: then removes their files)
-  fleetql restore --archive <archive-id> [--as <instance-id>] [--url url]
-  fleetql restore --where <json> [--concurrency n] [--url url]
+  fleetql restore --archive <archive-id> [--as <instance-id>] [--url url] [--api-key key]
+  fleetql restore --where <json> [--concurrency n] [--url url] [--api-key key]
       restores, for every ARCHIVED or DESTROYED instance selected, its newest archive
 
-Talks to a running fleetql (--url, or FLEETQL_URL, default http://127.0.0.1:4000/graphql) and
-shows a progress bar; exits 1 if any instance failed (each failure is listed).
+Shows a progress bar; exits 1 if any instance failed (each failure is listed).
+${connectionHelp}
 `;
 
 interface Failure {
@@ -76,12 +76,12 @@ function concurrencyOf(raw: string | undefined): number {
 }
 
 export async function archiveCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { url: { type: 'string' }, where: { type: 'string' }, retire: { type: 'boolean' }, concurrency: { type: 'string' }, help: { type: 'boolean' } } });
+  const { values } = parseArgs({ args: argv, options: { ...connectionOptions, where: { type: 'string' }, retire: { type: 'boolean' }, concurrency: { type: 'string' }, help: { type: 'boolean' } } });
   if (values.help) {
     process.stdout.write(archiveHelp);
     return 0;
   }
-  const client = createClient(values.url ?? env['FLEETQL_URL'] ?? 'http://127.0.0.1:4000/graphql');
+  const client = connect(values, env);
   const ids = await selectIds(client, { _and: [parseWhere(values.where), { state: { _eq: 'ACTIVE' } }] });
   const retire = values.retire === true;
   const failures = await forEachWithBar(retire ? 'retire' : 'archive', ids, concurrencyOf(values.concurrency), async (id) => {
@@ -91,12 +91,12 @@ export async function archiveCommand(argv: string[], env: NodeJS.ProcessEnv): Pr
 }
 
 export async function restoreCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { url: { type: 'string' }, where: { type: 'string' }, archive: { type: 'string' }, as: { type: 'string' }, concurrency: { type: 'string' }, help: { type: 'boolean' } } });
+  const { values } = parseArgs({ args: argv, options: { ...connectionOptions, where: { type: 'string' }, archive: { type: 'string' }, as: { type: 'string' }, concurrency: { type: 'string' }, help: { type: 'boolean' } } });
   if (values.help) {
     process.stdout.write(archiveHelp);
     return 0;
   }
-  const client = createClient(values.url ?? env['FLEETQL_URL'] ?? 'http://127.0.0.1:4000/graphql');
+  const client = connect(values, env);
   if (values.archive !== undefined) {
     const restored = await client.request<{ restore_instance: { id: string; state: string; schema_version: number } }>(
       `mutation($archive: ID!, $as: ID) { restore_instance(archive_id: $archive, as_id: $as) { id state schema_version } }`,

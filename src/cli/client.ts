@@ -19,6 +19,18 @@ function raise(errors: Array<{ message: string; extensions?: { code?: string } }
   throw new ClientError(first.message, first.extensions?.code ?? 'UNKNOWN');
 }
 
+/** Options every operator command takes to reach a server. */
+export const connectionOptions = { url: { type: 'string' }, 'api-key': { type: 'string' } } as const;
+
+export const connectionHelp = `Talks to a running fleetql: --url (or FLEETQL_URL, default http://127.0.0.1:4000/graphql),
+with credentials from --api-key (or FLEETQL_API_KEY: an API key or a JWT, sent as a Bearer token).`;
+
+/** A client for the server and credentials the flags or the environment name. */
+export function connect(values: { url?: string | undefined; 'api-key'?: string | undefined }, env: NodeJS.ProcessEnv): GraphQLClient {
+  const credential = values['api-key'] ?? (env['FLEETQL_API_KEY'] || undefined);
+  return createClient(values.url ?? env['FLEETQL_URL'] ?? 'http://127.0.0.1:4000/graphql', credential === undefined ? {} : { authorization: `Bearer ${credential}` });
+}
+
 export function createClient(url: string, headers: Record<string, string> = {}): GraphQLClient {
   const post = (query: string, variables: Record<string, unknown> | undefined, accept: string) =>
     fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept, ...headers }, body: JSON.stringify({ query, variables }) }).catch((error: unknown) => {

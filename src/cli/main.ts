@@ -3,6 +3,7 @@ import { FleetqlError } from '../errors.js';
 import { archiveCommand, restoreCommand } from './archive.js';
 import { ClientError } from './client.js';
 import { instancesCommand } from './instances.js';
+import { keysCommand } from './keys.js';
 import { rolloutCommand } from './rollout.js';
 import { schemaPrint, schemaPrintHelp } from './schema-print.js';
 import { serve, serveHelp } from './serve.js';
@@ -16,6 +17,7 @@ Commands:
   rollout …      start, watch, pause, resume, abort migration rollouts (fleetql rollout --help)
   archive …      archive (or retire) every instance a filter selects (fleetql archive --help)
   restore …      restore one archive, or the instances a filter selects (fleetql restore --help)
+  keys create    make an API key and the hashed entry for FLEETQL_API_KEYS (fleetql keys --help)
 `;
 
 async function main(argv: string[]): Promise<number | undefined> {
@@ -37,6 +39,8 @@ async function main(argv: string[]): Promise<number | undefined> {
       return archiveCommand(rest, process.env);
     case 'restore':
       return restoreCommand(rest, process.env);
+    case 'keys':
+      return keysCommand(rest);
     case 'schema': {
       const [sub, ...args] = rest;
       if (sub !== 'print' || wantsHelp) {

@@ -1,10 +1,10 @@
 import { SingleBar } from 'cli-progress';
 import { parseArgs } from 'node:util';
-import { ClientError, createClient, type GraphQLClient } from './client.js';
+import { ClientError, connect, connectionHelp, connectionOptions, type GraphQLClient } from './client.js';
 
 export const rolloutHelp = `Usage: fleetql rollout <command> [options]
 
-Talks to a running fleetql (--url, or FLEETQL_URL, default http://127.0.0.1:4000/graphql).
+${connectionHelp}
 
   start --target <version> [--where <json>] [--canary n] [--batch-size n]
         [--concurrency n] [--max-failures n] [--pause-after-canary] [--watch]
@@ -81,7 +81,7 @@ export async function rolloutCommand(argv: string[], env: NodeJS.ProcessEnv): Pr
     args: rest,
     allowPositionals: true,
     options: {
-      url: { type: 'string' },
+      ...connectionOptions,
       target: { type: 'string' },
       where: { type: 'string' },
       canary: { type: 'string' },
@@ -92,7 +92,7 @@ export async function rolloutCommand(argv: string[], env: NodeJS.ProcessEnv): Pr
       watch: { type: 'boolean' },
     },
   });
-  const client = createClient(values.url ?? env['FLEETQL_URL'] ?? 'http://127.0.0.1:4000/graphql');
+  const client = connect(values, env);
   const idArg = () => {
     const id = positionals[0];
     if (id === undefined) throw new ClientError(`fleetql rollout ${command} needs a rollout id`, 'USAGE');

@@ -13,6 +13,10 @@ Starts the GraphQL gateway. Every option can also come from the environment.
   --data <dir>         catalog, instances, archives (FLEETQL_DATA, default ./data)
   --migrations <dir>   instance migrations        (FLEETQL_MIGRATIONS, default ./migrations)
   --no-demo            do not seed a demo fleet into a new data directory (FLEETQL_DEMO=false)
+  --mode <mode>        development (default: anonymous admin on loopback only, GraphiQL and
+                       introspection on) or production (credentials required)  (FLEETQL_MODE)
+
+Credentials, limits, CORS and the rest: environment variables, see README.
 `;
 
 export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): FleetqlOptions {
@@ -24,6 +28,7 @@ export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): FleetqlOpt
       data: { type: 'string' },
       migrations: { type: 'string' },
       'no-demo': { type: 'boolean' },
+      mode: { type: 'string' },
     },
     strict: true,
   });
@@ -33,6 +38,7 @@ export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): FleetqlOpt
   if (values.data !== undefined) options.dataDir = values.data;
   if (values.migrations !== undefined) options.migrationsDir = values.migrations;
   if (values['no-demo'] === true) options.demo = false;
+  if (values.mode !== undefined) options.mode = values.mode as FleetqlOptions['mode'] & string;
   return options;
 }
 

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { FleetqlError } from '../errors.js';
+import { expandSecurity, securityOptionsFromEnv, type SecurityConfig, type SecurityOptions } from './security.js';
 
 export type JournalMode = 'delete' | 'wal';
 
@@ -8,7 +9,7 @@ export type JournalMode = 'delete' | 'wal';
  * What a user may give: every field optional, each documented once, here.
  * Command-line flags and environment variables both map onto this shape.
  */
-export interface FleetqlOptions {
+export interface FleetqlOptions extends SecurityOptions {
   /**
    * Interface to bind. Anonymous access is meant for loopback only.
    * @default "127.0.0.1"   env FLEETQL_HOST, flag --host
@@ -59,7 +60,7 @@ export interface FleetqlOptions {
   shutdownTimeoutMs?: number;
   /**
    * Serve GraphiQL at the GraphQL endpoint for browsers.
-   * @default true   env FLEETQL_GRAPHIQL
+   * @default true in development, false in production   env FLEETQL_GRAPHIQL
    */
   graphiql?: boolean;
   /**
@@ -170,6 +171,8 @@ export interface FleetqlConfig {
   readonly archiveStore: 'file' | 's3';
   readonly s3: { readonly bucket: string; readonly prefix: string; readonly endpoint: string | undefined; readonly region: string; readonly accessKeyId: string | undefined; readonly secretAccessKey: string | undefined };
   readonly archiveTimeoutMs: number;
+  /** Mode, credentials, exposure and request limits (see security.ts). */
+  readonly security: SecurityConfig;
 }
 
 export const defaults = {
@@ -182,7 +185,6 @@ export const defaults = {
   maxOpenDescriptors: 4096,
   busyTimeoutMs: 5000,
   shutdownTimeoutMs: 10_000,
-  graphiql: true,
   metrics: true,
   fleetConcurrency: 8,
   fleetMaxConcurrency: 64,
@@ -195,7 +197,7 @@ export const defaults = {
   archiveStore: 'file',
   s3Region: 'us-east-1',
   archiveTimeoutMs: 30_000,
-} as const satisfies Omit<Required<FleetqlOptions>, 'metricsPort' | 'archiveDir' | 's3Bucket' | 's3Prefix' | 's3Endpoint' | 's3AccessKeyId' | 's3SecretAccessKey'>;
+} as const satisfies Omit<Required<FleetqlOptions>, 'graphiql' | keyof SecurityOptions | 'metricsPort' | 'archiveDir' | 's3Bucket' | 's3Prefix' | 's3Endpoint' | 's3AccessKeyId' | 's3SecretAccessKey'>;
 
 function invalid(message: string): FleetqlError {
   return new FleetqlError('CONFIG_INVALID', message);
@@ -219,6 +221,7 @@ export function expandConfig(options: FleetqlOptions = {}): FleetqlConfig {
   const host = options.host ?? defaults.host;
   if (host.length === 0) throw invalid('host must not be empty');
   if (options.metricsPort !== undefined && options.metricsPort !== 0 && options.metricsPort === (options.port ?? defaults.port)) throw invalid('metricsPort must differ from port (unset it to serve /metrics on the API port)');
+  const security = expandSecurity(options);
   return Object.freeze({
     host,
     port: integerIn('port', options.port ?? defaults.port, 0, 65535),
@@ -233,7 +236,7 @@ export function expandConfig(options: FleetqlOptions = {}): FleetqlConfig {
     maxOpenDescriptors: integerIn('maxOpenDescriptors', options.maxOpenDescriptors ?? defaults.maxOpenDescriptors, 8, 1_000_000),
     busyTimeoutMs: integerIn('busyTimeoutMs', options.busyTimeoutMs ?? defaults.busyTimeoutMs, 0, 600_000),
     shutdownTimeoutMs: integerIn('shutdownTimeoutMs', options.shutdownTimeoutMs ?? defaults.shutdownTimeoutMs, 0, 600_000),
-    graphiql: options.graphiql ?? defaults.graphiql,
+    graphiql: options.graphiql ?? security.mode === 'development',
     metrics: options.metrics ?? defaults.metrics,
     metricsPort: options.metricsPort === undefined ? undefined : integerIn('metricsPort', options.metricsPort, 0, 65535),
     fleetMaxConcurrency: integerIn('fleetMaxConcurrency', options.fleetMaxConcurrency ?? defaults.fleetMaxConcurrency, 1, 1024),
@@ -254,6 +257,7 @@ export function expandConfig(options: FleetqlOptions = {}): FleetqlConfig {
     }),
     archiveTimeoutMs: integerIn('archiveTimeoutMs', options.archiveTimeoutMs ?? defaults.archiveTimeoutMs, 1, 3_600_000),
     rolloutSnapshotRetentionMs: integerIn('rolloutSnapshotRetentionMs', options.rolloutSnapshotRetentionMs ?? defaults.rolloutSnapshotRetentionMs, 0, Number.MAX_SAFE_INTEGER),
+    security,
   });
 }
 
@@ -270,11 +274,11 @@ function parseInteger(name: string, raw: string): number {
 
 /** Reads the FLEETQL_* environment variables; unset or empty ones are left out. */
 export function optionsFromEnv(env: NodeJS.ProcessEnv): FleetqlOptions {
-  const options: FleetqlOptions = {};
   const get = (name: string): string | undefined => {
     const value = env[name];
     return value === undefined || value === '' ? undefined : value;
   };
+  const options: FleetqlOptions = securityOptionsFromEnv(get, parseInteger, parseBoolean);
   let raw: string | undefined;
   if ((raw = get('FLEETQL_HOST')) !== undefined) options.host = raw;
   if ((raw = get('FLEETQL_PORT')) !== undefined) options.port = parseInteger('FLEETQL_PORT', raw);

@@ -1,5 +1,5 @@
 import { FleetqlError } from '../errors.js';
-import type { InstanceService } from '../instances/index.js';
+import type { InstanceAccess } from '../instances/index.js';
 import {
   decodeCursor,
   deleteRows,
@@ -103,9 +103,10 @@ function translateWriteError(error: unknown): never {
  */
 export class DataService {
   readonly model: DataModel;
-  readonly #instances: InstanceService;
+  readonly #instances: InstanceAccess;
 
-  constructor(model: DataModel, instances: InstanceService) {
+  /** `instances` is the requesting principal's view (ScopedInstances): it decides what may be read or written. */
+  constructor(model: DataModel, instances: InstanceAccess) {
     this.model = model;
     this.#instances = instances;
   }
@@ -126,7 +127,7 @@ export class DataService {
     return this.#on(instanceId, table, fn);
   }
 
-  #on<T>(instanceId: string, table: TableModel, fn: (db: SqliteDatabase, scope: TableScope) => T): Promise<T> {
+  #on<T>(instanceId: string, table: TableModel, fn: (db: SqliteDatabase, scope: TableScope) => T, write = false): Promise<T> {
     return this.#instances.withInstance(instanceId, (db, record) => {
       try {
         return fn(db, new TableScope(this.model, this.model.at(record.schema_version), table));
@@ -136,7 +137,7 @@ export class DataService {
         }
         throw error;
       }
-    });
+    }, { write });
   }
 
   #rows(db: SqliteDatabase, scope: TableScope, instanceId: string, query: SqlText): Row[] {
@@ -234,7 +235,7 @@ export class DataService {
       } catch (error) {
         translateWriteError(error);
       }
-    });
+    }, true);
   }
 
   insert(instanceId: string, table: TableModel, objects: readonly Record<string, unknown>[], onConflict: OnConflict | null | undefined): Promise<MutationResult> {

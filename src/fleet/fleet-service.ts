@@ -1,7 +1,6 @@
-import type { InstanceFilter } from '../catalog/index.js';
+import type { InstanceFilter, InstanceQuery, InstanceRecord } from '../catalog/index.js';
 import { Row, tupleKey, type AggregateResult, type Connection, type Coverage, type DataService, type GroupResult } from '../data/index.js';
 import { FleetqlError } from '../errors.js';
-import type { InstanceService } from '../instances/index.js';
 import {
   compareDirected,
   compareSqlValues,
@@ -81,11 +80,12 @@ const fannedStates = ['ACTIVE', 'QUARANTINED'];
  */
 export class FleetService {
   readonly #data: DataService;
-  readonly #instances: InstanceService;
+  readonly #instances: { list(query: InstanceQuery): InstanceRecord[] };
   readonly #limits: FleetLimits;
   readonly #observer: FanOutObserver | undefined;
 
-  constructor(data: DataService, instances: InstanceService, limits: FleetLimits, observer?: FanOutObserver) {
+  /** `instances` is the requesting principal's view: its scope joins the catalog filter, so pruning still applies. */
+  constructor(data: DataService, instances: { list(query: InstanceQuery): InstanceRecord[] }, limits: FleetLimits, observer?: FanOutObserver) {
     this.#data = data;
     this.#instances = instances;
     this.#limits = limits;
@@ -96,7 +96,7 @@ export class FleetService {
    * Picks the targets from the catalog alone and checks the cost (targets × `fields`, the fleet
    * fields the query selects) before any instance is opened.
    */
-  select(args: FleetSelectArgs, fields: number, restrict?: InstanceFilter): FleetScope {
+  select(args: FleetSelectArgs, fields: number): FleetScope {
     const concurrency = args.concurrency ?? this.#limits.concurrencyDefault;
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > this.#limits.concurrencyMax) {
       throw new FleetqlError('INVALID_ARGUMENT', `concurrency must be from 1 to ${this.#limits.concurrencyMax}`);
@@ -105,7 +105,7 @@ export class FleetService {
     if (!Number.isInteger(timeout) || timeout < 1 || timeout > this.#limits.deadlineMs) {
       throw new FleetqlError('INVALID_ARGUMENT', `timeout_ms must be from 1 to ${this.#limits.deadlineMs} (the fleet deadline)`);
     }
-    const where: InstanceFilter = { _and: [...(args.where ? [args.where] : []), ...(restrict ? [restrict] : []), { state: { _in: fannedStates } }] };
+    const where: InstanceFilter = { _and: [...(args.where ? [args.where] : []), { state: { _in: fannedStates } }] };
     const targets = this.#instances.list({ where, orderBy: [{ id: 'asc' }] }).map((record) => record.id);
     const cost = targets.length * fields;
     if (cost > this.#limits.maxCost) {

@@ -4,3 +4,5 @@ export type { InstanceId } from './instance-id.js';
 export { InstanceService } from './instance-service.js';
 export type { InstanceServiceOptions, RecoveryReport } from './instance-service.js';
 export { labelLimits, parseLabels } from './labels.js';
+export { ScopedInstances, unrestricted } from './scoped-instances.js';
+export type { InstanceAccess, InstanceScope } from './scoped-instances.js';

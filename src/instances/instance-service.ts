@@ -128,10 +128,12 @@ export class InstanceService {
    * Runs `fn` on the open handle of an ACTIVE instance and gives the handle back afterwards.
    * Errors from a damaged or missing file come back as INSTANCE_UNAVAILABLE for that instance.
    */
-  async withInstance<T>(rawId: unknown, fn: (db: SqliteDatabase, record: InstanceRecord) => T | Promise<T>): Promise<T> {
+  async withInstance<T>(rawId: unknown, fn: (db: SqliteDatabase, record: InstanceRecord) => T | Promise<T>, options: { admit?: (record: InstanceRecord) => void } = {}): Promise<T> {
     const id = parseInstanceId(rawId);
     for (let busy = this.#exclusive.get(id); busy !== undefined; busy = this.#exclusive.get(id)) await busy;
     let record = this.get(id);
+    // The caller's access check, on the record just read and before its state is looked at.
+    options.admit?.(record);
     if (this.#lazy && record.state === 'ACTIVE' && record.schema_version < this.#migrations.head) record = await this.#migrateLazily(record);
     return this.#withActive(record, fn);
   }

@@ -31,12 +31,17 @@ const fleetqlCodes: Record<ErrorCode, true> = {
   MIGRATION_FAILED: true,
   CONFIG_INVALID: true,
   SERVICE_UNAVAILABLE: true,
+  UNAUTHENTICATED: true,
+  FORBIDDEN: true,
+  RATE_LIMITED: true,
+  REQUEST_TIMEOUT: true,
+  REQUEST_TOO_LARGE: true,
   STORAGE_ERROR: true,
   INTERNAL_SERVER_ERROR: true,
 };
 
-/** Codes graphql-js's own errors get (src/server/use-error-codes.ts), and those auth will answer. */
-const otherCodes = new Set(['GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'BAD_USER_INPUT', 'UNAUTHENTICATED', 'FORBIDDEN']);
+/** Codes graphql-js's own errors get (src/server/use-error-codes.ts), and Yoga's CSRF check. */
+const otherCodes = new Set(['GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'BAD_USER_INPUT', 'CSRF_HEADER_REQUIRED']);
 
 /** The `code` label of an error: a known code, or INTERNAL for anything else (never free text). */
 export function codeLabel(code: unknown): string {

@@ -1,6 +1,7 @@
 import type { ArchiveRecord, InstanceRecord } from '../catalog/index.js';
 import { pageArgs } from '../query/index.js';
 import type { Builder, SchemaTypes } from './builder.js';
+import { access } from './field-access.js';
 
 /** Archives: the list, archiving a live instance, restoring one (as itself or as a clone). */
 export function registerArchiveTypes(builder: Builder, Instance: PothosSchemaTypes.ObjectRef<SchemaTypes, InstanceRecord>): void {
@@ -23,6 +24,7 @@ export function registerArchiveTypes(builder: Builder, Instance: PothosSchemaTyp
     t.field({
       type: [Archive],
       description: 'Verified archives, newest first; of one instance with instance_id.',
+      ...access('operator-read'),
       args: { instance_id: t.arg.id(), limit: t.arg.int(), offset: t.arg.int() },
       resolve: (_root, args, ctx) => {
         const { limit, offset } = pageArgs(args.limit, args.offset);

@@ -4,12 +4,13 @@ import type { ArchiveService } from '../archive/index.js';
 import type { DataService, RelationshipLoaders } from '../data/index.js';
 import type { FleetService } from '../fleet/index.js';
 import type { RolloutService } from '../rollouts/index.js';
-import type { InstanceService } from '../instances/index.js';
+import type { ScopedInstances } from '../instances/index.js';
 import type { MigrationSet } from '../migrations/index.js';
 
 /** What every resolver gets: the services it may use, made once per request. */
 export interface Context {
-  readonly instances: InstanceService;
+  /** The requesting principal's view of the instances: lookups and listings are scoped. */
+  readonly instances: ScopedInstances;
   readonly migrations: MigrationSet;
   readonly requestId: string;
   readonly data: DataService;

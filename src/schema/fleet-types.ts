@@ -3,6 +3,7 @@ import type { FleetqlError } from '../errors.js';
 import type { FleetAnswer, FleetScope } from '../fleet/index.js';
 import type { DataModel } from '../query/index.js';
 import type { Builder, SchemaTypes } from './builder.js';
+import { access } from './field-access.js';
 import { connectionArgs, groupsArgs, listArgs, type TableRefs } from './table-types.js';
 
 type AnyRef = any;
@@ -82,6 +83,7 @@ export function registerFleetTypes(builder: Builder, model: DataModel, refs: Map
       type: Fleet,
       description:
         'A question about many instances. The filter is answered by the catalog (no other instance file is opened); each fleet field fans out over the selected instances. An instance that fails adds one error (code, instance_id) and leaves the others; partial: false fails the field instead.',
+      ...access('instance-read'),
       args: {
         where: t.arg({ type: InstancesBoolExp }),
         partial: t.arg.boolean({ defaultValue: true, required: true }),

@@ -2,6 +2,7 @@ import { instanceStates, type InstanceFilter, type InstanceOrderBy, type Instanc
 import type { AppliedMigration } from '../migrations/index.js';
 import { pageArgs, pageSize } from '../query/index.js';
 import type { Builder } from './builder.js';
+import { access } from './field-access.js';
 import { comparisonExp } from './comparison-exp.js';
 import type { SharedTypes } from './shared-types.js';
 
@@ -93,12 +94,14 @@ export function registerInstanceTypes(builder: Builder, shared: SharedTypes) {
         type: Instance,
         nullable: true,
         description: 'One instance by id. Unknown ids answer INSTANCE_NOT_FOUND.',
+        ...access('instance-read'),
         args: { id: t.arg.id({ required: true }) },
         resolve: (_root, args, ctx) => ctx.instances.get(args.id),
       }),
       instances: t.field({
         type: [Instance],
         description: `Instances from the catalog. Destroyed instances are left out unless the filter names a state. limit defaults to ${pageSize.default}, at most ${pageSize.max}.`,
+        ...access('instance-read'),
         args: {
           where: t.arg({ type: InstancesBoolExp }),
           order_by: t.arg({ type: [InstancesOrderBy] }),
@@ -128,6 +131,7 @@ export function registerInstanceTypes(builder: Builder, shared: SharedTypes) {
     t.field({
       type: InstancesAggregate,
       description: 'Counts instances from the catalog, with the same filter as instances.',
+      ...access('instance-read'),
       args: { where: t.arg({ type: InstancesBoolExp }) },
       resolve: (_root, args) => ({ where: args.where ?? undefined }),
     }),

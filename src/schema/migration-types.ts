@@ -1,5 +1,6 @@
 import type { Migration } from '../migrations/index.js';
 import type { Builder } from './builder.js';
+import { access } from './field-access.js';
 
 /** A migration with how many instances stand at it, counted once for the whole list. */
 interface MigrationRow {
@@ -26,6 +27,7 @@ export function registerMigrationTypes(builder: Builder): void {
     t.field({
       type: [MigrationRef],
       description: 'The migrations that define every instance schema, in order.',
+      ...access('operator-read'),
       resolve: (_root, _args, ctx) => {
         // One GROUP BY over the catalog for the whole list, and only if a client asks for counts.
         let counts: Map<number, number> | undefined;

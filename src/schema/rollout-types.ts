@@ -3,6 +3,7 @@ import { FleetqlError } from '../errors.js';
 import { pageArgs } from '../query/index.js';
 import type { RolloutView } from '../rollouts/index.js';
 import type { Builder } from './builder.js';
+import { access } from './field-access.js';
 
 type AnyRef = any;
 
@@ -83,12 +84,14 @@ export function registerRolloutTypes(builder: Builder, InstancesBoolExp: AnyRef)
     rollouts: t.field({
       type: [Rollout],
       description: 'Rollouts, newest first.',
+      ...access('operator-read'),
       args: { state: t.arg({ type: [RolloutState] }), limit: t.arg.int(), offset: t.arg.int() },
       resolve: (_root, args, ctx) => ctx.rollouts.list({ states: args.state ?? undefined, ...pageArgs(args.limit, args.offset) }).map((r) => ctx.rollouts.view(r.id)),
     }),
     rollout: t.field({
       type: Rollout,
       nullable: true,
+      ...access('operator-read'),
       args: { id: t.arg.id({ required: true }) },
       resolve: (_root, args, ctx) => ctx.rollouts.view(rolloutId(args.id)),
     }),
@@ -128,6 +131,7 @@ export function registerRolloutTypes(builder: Builder, InstancesBoolExp: AnyRef)
       rollout_progress: t.field({
         type: Rollout,
         description: 'The rollout now, then after every wave and state change, until it completes or is aborted (over SSE).',
+        ...access('operator-read'),
         args: { id: t.arg.id({ required: true }) },
         subscribe: (_root, args, ctx) => ctx.rollouts.progress(rolloutId(args.id), ctx.signal),
         resolve: (view: RolloutView) => view,

@@ -3,6 +3,7 @@ import type { AggregateResult, Connection, GroupResult, MutationResult, Row } fr
 import type { ColumnKind, InstanceSchema } from '../migrations/index.js';
 import { integerSum, isComparable, isSummable, pageSize, toGraphQL, type ColumnModel, type DataModel, type TableModel } from '../query/index.js';
 import type { Builder, SchemaTypes } from './builder.js';
+import { access } from './field-access.js';
 import type { ScalarName, SharedTypes } from './shared-types.js';
 
 /* Types are generated in loops over introspected tables, so field maps are built as plain records;
@@ -334,21 +335,25 @@ export function registerTableTypes(builder: Builder, shared: SharedTypes, model:
       const updateArgs = { _set: t.arg({ type: r.setInput }), ...(r.incInput ? { _inc: t.arg({ type: r.incInput }) } : {}) };
       return {
         [`insert_${n}`]: t.field({
+          ...access('data-write'),
           type: r.mutationResponse,
           args: { ...instanceArg(t), objects: t.arg({ type: [r.insertInput], required: true }), ...(r.onConflict ? { on_conflict: t.arg({ type: r.onConflict }) } : {}) },
           resolve: (_root: unknown, args: any, ctx: SchemaTypes['Context']) => ctx.data.insert(String(args.instance_id), table, args.objects, args.on_conflict),
         }),
         [`update_${n}`]: t.field({
+          ...access('data-write'),
           type: r.mutationResponse,
           args: { ...instanceArg(t), where: t.arg({ type: r.boolExp, required: true }), ...updateArgs },
           resolve: (_root: unknown, args: any, ctx: SchemaTypes['Context']) => ctx.data.update(String(args.instance_id), table, args.where, args._set, args._inc),
         }),
         [`delete_${n}`]: t.field({
+          ...access('data-write'),
           type: r.mutationResponse,
           args: { ...instanceArg(t), where: t.arg({ type: r.boolExp, required: true }) },
           resolve: (_root: unknown, args: any, ctx: SchemaTypes['Context']) => ctx.data.delete(String(args.instance_id), table, args.where),
         }),
         [`update_${n}_by_pk`]: t.field({
+          ...access('data-write'),
           type: r.row,
           nullable: true,
           args: { ...instanceArg(t), pk_columns: t.arg({ type: r.pkColumns, required: true }), ...updateArgs },
@@ -356,6 +361,7 @@ export function registerTableTypes(builder: Builder, shared: SharedTypes, model:
             (await ctx.data.update(String(args.instance_id), table, null, args._set, args._inc, args.pk_columns)).returning[0] ?? null,
         }),
         [`delete_${n}_by_pk`]: t.field({
+          ...access('data-write'),
           type: r.row,
           nullable: true,
           args: { ...instanceArg(t), ...keyArgs(t, table) },

@@ -3,11 +3,12 @@ import type { ServerResponse } from 'node:http';
 import { createServerAdapter } from '@whatwg-node/server';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { Authenticator, scopeOf, type Principal } from '../auth/index.js';
 import { LibsqlCatalog, type Catalog } from '../catalog/index.js';
 import type { FleetqlConfig } from '../config/index.js';
 import { seedDemoFleet } from '../demo/index.js';
 import { FleetqlError } from '../errors.js';
-import { InstanceService } from '../instances/index.js';
+import { InstanceService, ScopedInstances } from '../instances/index.js';
 import { loadMigrations, verifyAgainstCatalog, type MigrationSet } from '../migrations/index.js';
 import { DataService, RelationshipLoaders } from '../data/index.js';
 import { ArchiveService, FileArchiveStore, S3ArchiveStore, type ArchiveStore } from '../archive/index.js';
@@ -22,7 +23,9 @@ import { useErrorCodes } from './use-error-codes.js';
 import { useExtraErrors } from './use-extra-errors.js';
 import { useInputDepthLimit } from './use-input-depth-limit.js';
 import { metricsPath, metricsResponse } from './metrics-endpoint.js';
+import { createRequestGate, type GateContext } from './request-gate.js';
 import { scoped, useRequestScope, withRequestId, type Route } from './request-scope.js';
+import { securityOptions, securityPlugins } from './security-plugins.js';
 import { requestIdOf, useRequestId } from './use-request-id.js';
 
 export const graphqlEndpoint = '/graphql';
@@ -54,7 +57,7 @@ interface Started {
   catalog: Catalog;
   instances: InstanceService;
   migrations: MigrationSet;
-  yoga: YogaServerInstance<Record<string, never>, Context>;
+  yoga: YogaServerInstance<GateContext, Context>;
 }
 
 function createArchiveStore(config: FleetqlConfig): ArchiveStore {
@@ -75,6 +78,11 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
   const metrics = config.metrics ? new FleetqlMetrics() : undefined;
   let started: Started | undefined;
   let closing = false;
+  const authenticator = new Authenticator(config.security, config.host);
+  const gate = createRequestGate({ security: config.security, authenticator, graphiql: config.graphiql, logger });
+  if (!authenticator.anonymousAllowed && config.security.mode === 'development') {
+    logger.warn('development mode bound to a non-loopback address: anonymous requests are refused, credentials are required', { host: config.host });
+  }
 
   const ready = (async () => {
     fs.mkdirSync(config.dataDir, { recursive: true });
@@ -104,17 +112,22 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
         logger.info('seeded the demo fleet', { ...seeded });
       }
       const { schema, model } = schemaForMigrations(migrations);
-      const data = new DataService(model, instances);
       const archives = new ArchiveService({ store: createArchiveStore(config), catalog, instances, observer: metrics });
       const rollouts = new RolloutService({ catalog, instances, head: migrations.head, logger, snapshotRetentionMs: config.rolloutSnapshotRetentionMs, observer: metrics });
-      const fleet = new FleetService(data, instances, {
+      const fleetLimits = {
         concurrencyDefault: config.fleetConcurrency,
         concurrencyMax: config.fleetMaxConcurrency,
         instanceTimeoutMs: config.fleetInstanceTimeoutMs,
         deadlineMs: config.fleetDeadlineMs,
         maxCost: config.fleetMaxCost,
-      }, metrics);
-      const yoga = createYoga<Record<string, never>, Context>({
+      };
+      // Per request: the principal's view of the instances, and the data and fleet services over it.
+      const servicesFor = (principal: Principal | undefined) => {
+        const view = new ScopedInstances(instances, principal === undefined ? { instances: { ids: [] }, write: false, lifecycle: false } : scopeOf(principal));
+        const data = new DataService(model, view);
+        return { instances: view, data, fleet: new FleetService(data, view, fleetLimits, metrics), loaders: new RelationshipLoaders(data) };
+      };
+      const yoga = createYoga<GateContext, Context>({
         schema,
         graphqlEndpoint,
         graphiql: config.graphiql ? { title: 'fleetql', defaultQuery: demoQuery } : false,
@@ -123,8 +136,9 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
         landingPage: false,
         logging: false,
         maskedErrors: { maskError: createMaskError(logger) },
-        plugins: [useRequestId(), useInputDepthLimit(maxInputDepth), useExtraErrors(), useErrorCodes(), useRequestScope()],
-        context: ({ request }) => ({ instances, migrations, data, fleet, rollouts, archives, loaders: new RelationshipLoaders(data), extraErrors: [], requestId: requestIdOf(request), signal: request.signal }),
+        ...securityOptions(config.security),
+        plugins: [useRequestId(), useInputDepthLimit(maxInputDepth), ...securityPlugins(config.security), useExtraErrors(), useErrorCodes(), useRequestScope()],
+        context: ({ request, principal }) => ({ ...servicesFor(principal), migrations, rollouts, archives, extraErrors: [], requestId: requestIdOf(request), signal: request.signal }),
       });
       started = { catalog, instances, migrations, yoga, rollouts };
       metrics?.attach({
@@ -152,7 +166,8 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
       const error = new FleetqlError('SERVICE_UNAVAILABLE', closing ? 'fleetql is shutting down' : 'fleetql is starting');
       return json(503, { errors: [{ message: error.message, extensions: { code: error.code } }] });
     }
-    return started.yoga.fetch(request, {});
+    const { yoga } = started;
+    return gate(request, async (admitted, context) => yoga.fetch(admitted, context));
   };
   // /metrics is answered before GraphQL (and its authentication) and before readiness.
   const withMetrics = (next: Route): Route => async (request) =>

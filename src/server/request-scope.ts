@@ -31,6 +31,11 @@ export function currentRequest(): RequestScope | undefined {
   return storage.getStore();
 }
 
+/** Runs `fn` as the handling of a request with this id (what `scoped` does around a route). */
+export function withinRequest<T>(requestId: string, fn: () => T): T {
+  return storage.run({ requestId }, fn);
+}
+
 /** The request id a client sent, if sane, or a new one. */
 export function requestIdFrom(request: Request): string {
   const given = request.headers.get(requestIdHeader);

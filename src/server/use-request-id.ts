@@ -12,6 +12,11 @@ export function requestIdOf(request: Request): string {
   return id;
 }
 
+/** The id of the request whose handling is running here (async context), for logs deep inside. */
+export function currentRequestId(): string | undefined {
+  return currentRequest()?.requestId;
+}
+
 /** Echoes the request id in `x-request-id`, so a client can quote it when reporting a problem. */
 export function useRequestId(): Plugin {
   return {

@@ -59,3 +59,49 @@ test('bad values fail early with CONFIG_INVALID', () => {
   ];
   for (const make of bad) assert.throws(make, (error: any) => error.code === 'CONFIG_INVALID');
 });
+
+test('security: mode, credentials and limits come from the environment and are validated', async () => {
+  const { createApiKey } = await import('../../src/auth/index.js');
+  const { entry } = createApiKey({ id: 'ops', role: 'admin' });
+  const config = expandConfig(
+    optionsFromEnv({
+      FLEETQL_MODE: 'production',
+      FLEETQL_API_KEYS: JSON.stringify([entry]),
+      FLEETQL_JWT_SECRET: 'x'.repeat(32),
+      FLEETQL_JWT_ISSUER: 'https://issuer.test',
+      FLEETQL_JWT_AUDIENCE: 'fleetql',
+      FLEETQL_CORS_ORIGINS: 'https://a.example.com, https://b.example.com',
+      FLEETQL_MAX_DEPTH: '9',
+      FLEETQL_MAX_BODY_BYTES: '65536',
+      FLEETQL_RATE_LIMIT_PER_SECOND: '5',
+      FLEETQL_REQUEST_TIMEOUT_MS: '1000',
+    }),
+  );
+  assert.equal(config.security.mode, 'production');
+  assert.equal(config.security.apiKeys[0]?.hash, entry.hash);
+  assert.equal(config.security.jwt?.issuer, 'https://issuer.test');
+  assert.deepEqual(config.security.corsOrigins, ['https://a.example.com', 'https://b.example.com']);
+  assert.equal(config.security.introspection, false);
+  assert.equal(config.graphiql, false);
+  assert.deepEqual(
+    [config.security.limits.maxDepth, config.security.limits.maxBodyBytes, config.security.limits.rateLimitPerSecond, config.security.limits.requestTimeoutMs],
+    [9, 65536, 5, 1000],
+  );
+  const development = expandConfig({});
+  assert.equal(development.security.mode, 'development');
+  assert.equal(development.security.introspection, true);
+  assert.equal(development.security.limits.rateLimitPerSecond, 0);
+
+  const refused: Array<[string, Parameters<typeof expandConfig>[0]]> = [
+    ['production without credentials', { mode: 'production' }],
+    ['an unknown mode', { mode: 'staging' as never }],
+    ['a plain-text key', { apiKeys: [{ id: 'x', hash: 'hunter2', role: 'admin' }] }],
+    ['a tenant key naming nothing', { apiKeys: [{ ...entry, role: 'tenant' }] }],
+    ['two keys with one name', { apiKeys: [entry, entry] }],
+    ['a short JWT secret', { jwtSecret: 'short', jwtIssuer: 'i', jwtAudience: 'a' }],
+    ['JWTs without issuer and audience', { jwtSecret: 'x'.repeat(32) }],
+    ['a CORS origin with a path', { corsOrigins: ['https://a.example.com/app'] }],
+  ];
+  for (const [what, options] of refused) assert.throws(() => expandConfig(options), { code: 'CONFIG_INVALID' }, what);
+  assert.throws(() => optionsFromEnv({ FLEETQL_API_KEYS: '/nonexistent/keys.json' }), /FLEETQL_API_KEYS/);
+});

@@ -56,7 +56,7 @@ export interface InProcessServer {
  */
 export async function startServer(t: TestContextLike, options: FleetqlOptions = {}, extra: { logger?: Logger } = {}): Promise<InProcessServer> {
   const dataDir = options.dataDir ?? tempDir(t);
-  const config = expandConfig({ migrationsDir: demoMigrations, demo: false, ...options, dataDir, port: 0 });
+  const config = expandConfig({ mode: 'development', migrationsDir: demoMigrations, demo: false, ...options, dataDir, port: 0 });
   const fleetql = createFleetqlServer(config, { logger: extra.logger ?? createLogger((process.env['FLEETQL_TEST_LOG'] as LogLevel | undefined) ?? 'silent') });
   const server = http.createServer(fleetql.handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -116,7 +116,7 @@ export function runnerEnv(): Record<string, string> {
 export async function spawnServer(t: TestContextLike, options: SpawnOptions = {}): Promise<SpawnedServer> {
   const defaults = options.defaults ?? true;
   const nodeArgs = [...tsxImport, path.join(repoRoot, 'src/cli/main.ts'), 'serve', ...(defaults ? ['--port', '0'] : []), ...(options.args ?? [])];
-  const env = { ...runnerEnv(), ...(defaults ? { FLEETQL_MIGRATIONS: demoMigrations } : {}), ...options.env };
+  const env = { ...runnerEnv(), ...(defaults ? { FLEETQL_MIGRATIONS: demoMigrations, FLEETQL_MODE: 'development' } : {}), ...options.env };
   const child =
     options.maxFiles === undefined
       ? spawn(process.execPath, nodeArgs, { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] })

@@ -1,11 +1,13 @@
 /**
  * The GraphQL-over-HTTP conformance audit of the `graphql-http` package, run against the real
- * fleetql handler on a real HTTP server. Every MUST audit has to pass; SHOULD and MAY audits are
- * run and reported as diagnostics, without failing the run.
+ * fleetql handler on a real HTTP server in production mode (authentication on), every request
+ * carrying an admin API key. Introspection is turned on: the audit's own queries ask `__type`. Every MUST audit has to pass; SHOULD and MAY audits are run and
+ * reported as diagnostics, without failing the run.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { serverAudits, type AuditResult } from 'graphql-http';
+import { apiKeys, bearer } from '../helpers/auth.js';
 import { startServer, type InProcessServer } from '../helpers/servers.js';
 
 /** `startServer` registers its cleanup with `t.after`; here one server serves the whole suite. */
@@ -13,7 +15,7 @@ const cleanups: Array<() => unknown> = [];
 let server: InProcessServer | undefined;
 
 before(async () => {
-  server = await startServer({ after: (fn) => void cleanups.push(fn) });
+  server = await startServer({ after: (fn) => void cleanups.push(fn) }, { mode: 'production', apiKeys, rateLimitPerSecond: 0, introspection: true });
 });
 
 after(async () => {
@@ -37,6 +39,17 @@ const audits = serverAudits({
     if (server === undefined) throw new Error('the server did not start');
     return server.url;
   },
+  fetchFn: (input: RequestInfo | URL, init: RequestInit = {}) => {
+    const headers = new Headers(init.headers);
+    for (const [name, value] of Object.entries(bearer('admin'))) headers.set(name, value);
+    return fetch(input, { ...init, headers });
+  },
+});
+
+test('the audit runs authenticated: without credentials the server answers 401', async () => {
+  const response = await fetch(server!.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ __typename }' }) });
+  assert.equal(response.status, 401);
+  await response.body?.cancel();
 });
 
 describe('GraphQL over HTTP audit (graphql-http)', () => {

@@ -32,3 +32,13 @@ test('unexpected errors are masked; their details go to the log only', () => {
   assert.equal(logger.lines.length, 1);
   assert.equal(logger.lines[0]![1]!['error'], secret);
 });
+
+test('inside a request, a masked error carries the request id, and so does its log line', async () => {
+  const { withinRequest: withRequestId } = await import('../../src/server/request-scope.js');
+  const logger = recordingLogger();
+  const secret = new Error('SQLITE_IOERR: /srv/data/instances/x.db');
+  const masked = withRequestId('req-42', () => createMaskError(logger)(new GraphQLError(secret.message, { path: ['instance'], originalError: secret }), 'Unexpected error.')) as GraphQLError;
+  assert.deepEqual(masked.extensions, { code: 'INTERNAL_SERVER_ERROR', request_id: 'req-42' });
+  assert.equal(logger.lines[0]![1]!['request_id'], 'req-42');
+  assert.ok(!JSON.stringify(masked.toJSON()).includes('/srv'));
+});

@@ -1,0 +1,136 @@
+import type { InstanceFilter, InstanceQuery, InstanceRecord, Labels } from '../catalog/index.js';
+import { FleetqlError, instanceNotFound } from '../errors.js';
+import { appliedMigrations, type AppliedMigration } from '../migrations/index.js';
+import type { SqliteDatabase } from '../storage/index.js';
+import { parseInstanceId } from './instance-id.js';
+import type { InstanceService } from './instance-service.js';
+
+/**
+ * What one principal may touch. `instances` undefined: every instance. Otherwise only the
+ * instances named by id or whose labels contain every given label (either is enough).
+ */
+export interface InstanceScope {
+  readonly instances?: { readonly ids: readonly string[]; readonly labels?: Labels | undefined } | undefined;
+  /** Data mutations (insert/update/delete rows) allowed. */
+  readonly write: boolean;
+  /** Lifecycle operations (create, relabel, destroy) allowed. */
+  readonly lifecycle: boolean;
+}
+
+export const unrestricted: InstanceScope = Object.freeze({ write: true, lifecycle: true });
+
+/** Runs work on one instance's open handle; `write` says the work changes data. */
+export interface InstanceAccess {
+  withInstance<T>(rawId: unknown, fn: (db: SqliteDatabase, record: InstanceRecord) => T | Promise<T>, options?: { write?: boolean }): Promise<T>;
+}
+
+/** The scope as a catalog filter, so listings and fleet pruning apply it in SQL. */
+function scopeFilter(instances: NonNullable<InstanceScope['instances']>): InstanceFilter {
+  const byId: InstanceFilter = { id: { _in: [...instances.ids] } };
+  return instances.labels === undefined ? byId : { _or: [byId, { labels: { _contains: { ...instances.labels } } }] };
+}
+
+/**
+ * The instance service as one principal sees it, made per request. Every lookup, listing, count
+ * and handle goes through the scope, so no resolver can forget it: an instance outside the scope
+ * answers exactly as an id that does not exist (INSTANCE_NOT_FOUND), whatever its state.
+ */
+export class ScopedInstances implements InstanceAccess {
+  readonly #service: InstanceService;
+  readonly #scope: InstanceScope;
+  readonly #filter: InstanceFilter | undefined;
+
+  constructor(service: InstanceService, scope: InstanceScope) {
+    this.#service = service;
+    this.#scope = scope;
+    this.#filter = scope.instances === undefined ? undefined : scopeFilter(scope.instances);
+  }
+
+  get head(): number {
+    return this.#service.head;
+  }
+
+  /** Whether the record is inside the scope (the same rule as the catalog filter). */
+  #allows(record: InstanceRecord): boolean {
+    const instances = this.#scope.instances;
+    if (instances === undefined) return true;
+    if (instances.ids.includes(record.id)) return true;
+    const labels = instances.labels;
+    return labels !== undefined && Object.entries(labels).every(([key, value]) => record.labels[key] === value);
+  }
+
+  #where(where: InstanceFilter | undefined): InstanceFilter | undefined {
+    if (this.#filter === undefined) return where;
+    return where === undefined ? this.#filter : { _and: [where, this.#filter] };
+  }
+
+  get(rawId: unknown): InstanceRecord {
+    const id = parseInstanceId(rawId);
+    let record: InstanceRecord;
+    try {
+      record = this.#service.get(id);
+    } catch (error) {
+      throw error instanceof FleetqlError && error.code === 'INSTANCE_NOT_FOUND' ? instanceNotFound(id) : error;
+    }
+    if (!this.#allows(record)) throw instanceNotFound(id);
+    return record;
+  }
+
+  list(query: InstanceQuery): InstanceRecord[] {
+    return this.#service.list({ ...query, where: this.#where(query.where) });
+  }
+
+  count(where?: InstanceFilter): number {
+    return this.#service.count(this.#where(where));
+  }
+
+  countByVersion(): Map<number, number> {
+    if (this.#filter === undefined) return this.#service.countByVersion();
+    const counts = new Map<number, number>();
+    for (const record of this.list({})) counts.set(record.schema_version, (counts.get(record.schema_version) ?? 0) + 1);
+    return counts;
+  }
+
+  sizeBytes(record: InstanceRecord): number {
+    return this.#allows(record) ? this.#service.sizeBytes(record) : 0;
+  }
+
+  async withInstance<T>(rawId: unknown, fn: (db: SqliteDatabase, record: InstanceRecord) => T | Promise<T>, options: { write?: boolean } = {}): Promise<T> {
+    const id = parseInstanceId(rawId);
+    const admit = (record: InstanceRecord) => {
+      if (!this.#allows(record)) throw instanceNotFound(id);
+      if (options.write === true && !this.#scope.write) throw forbidden('this principal may not change data');
+    };
+    try {
+      // One catalog read: the scope is checked on the record before its state is.
+      return await this.#service.withInstance(id, fn, { admit });
+    } catch (error) {
+      throw error instanceof FleetqlError && error.code === 'INSTANCE_NOT_FOUND' ? instanceNotFound(id) : error;
+    }
+  }
+
+  appliedMigrations(rawId: unknown): Promise<AppliedMigration[]> {
+    return this.withInstance(rawId, (db) => appliedMigrations(db));
+  }
+
+  #lifecycle(): InstanceService {
+    if (!this.#scope.lifecycle || this.#scope.instances !== undefined) throw forbidden('this principal may not create, relabel or destroy instances');
+    return this.#service;
+  }
+
+  create(rawId: unknown, rawLabels: unknown): Promise<InstanceRecord> {
+    return this.#lifecycle().create(rawId, rawLabels);
+  }
+
+  setLabels(rawId: unknown, rawLabels: unknown): Promise<InstanceRecord> {
+    return this.#lifecycle().setLabels(rawId, rawLabels);
+  }
+
+  destroy(rawId: unknown): Promise<InstanceRecord> {
+    return this.#lifecycle().destroy(rawId);
+  }
+}
+
+function forbidden(message: string): FleetqlError {
+  return new FleetqlError('FORBIDDEN', message);
+}
