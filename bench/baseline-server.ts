@@ -14,7 +14,8 @@ import type { AddressInfo } from 'node:net';
 const file = process.argv[2];
 if (file === undefined) throw new Error('usage: baseline-server.ts <shared.db>');
 const db = new Database(file);
-db.exec('PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;');
+// WAL with synchronous=NORMAL: what one would run a shared database under.
+db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;');
 type Statement = ReturnType<typeof db.prepare>;
 const statements = new Map<string, Statement>();
 const statement = (sql: string): Statement => {

@@ -138,7 +138,8 @@ function indexFiles(instancesDir: string): Map<string, string> {
 /** The shared baseline: every instance's rows in one database, keyed by tenant, with indexes for both kinds of query. */
 function buildShared(file: string, templates: string[], size: number): void {
   const db = new Database(file);
-  db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;
+  // Rollback journal while building: the file is complete once closed (the baseline server turns WAL on).
+  db.exec(`PRAGMA journal_mode = DELETE; PRAGMA synchronous = OFF;
     CREATE TABLE tenants (id TEXT PRIMARY KEY, org TEXT NOT NULL, region TEXT NOT NULL, plan TEXT NOT NULL);
     CREATE INDEX tenants_org ON tenants (org, id);
     CREATE TABLE machines (tenant TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL, state TEXT NOT NULL, region TEXT NOT NULL,
