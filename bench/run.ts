@@ -456,7 +456,8 @@ async function main(): Promise<void> {
   if (settings.only.has(7)) await startup();
 
   const seconds = (performance.now() - t0) / 1000;
-  const command = `npm run bench${quick ? ' -- --quick' : ''}${args.sizes ? ` --sizes ${args.sizes}` : ''}${args.only ? ` --only ${args.only}` : ''}`;
+  const flags = process.argv.slice(2).join(' ');
+  const command = `npm run bench${flags ? ` -- ${flags}` : ''}`;
   const report = [
     `## fleetql vs one shared database vs the raw driver (${startedAt.toISOString().slice(0, 10)})`,
     '',
