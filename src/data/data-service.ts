@@ -18,6 +18,7 @@ import {
   TableScope,
   updateRows,
   type AggregateLayout,
+  type AggregateNeeds,
   type BoolExp,
   type ColumnModel,
   type DataModel,
@@ -167,9 +168,9 @@ export class DataService {
     };
   }
 
-  aggregate(instanceId: string, table: TableModel, where: BoolExp | null | undefined): Promise<AggregateResult> {
+  aggregate(instanceId: string, table: TableModel, where: BoolExp | null | undefined, needs?: AggregateNeeds): Promise<AggregateResult> {
     return this.#on(instanceId, table, (db, scope) => {
-      const query = selectAggregate(scope, where);
+      const query = selectAggregate(scope, where, needs);
       const values = scope.exists ? (db.rows(query.sql, query.params)[0] ?? []) : [0n];
       return this.#aggregateResult(instanceId, table, query.layout, values, where);
     });

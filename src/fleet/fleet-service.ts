@@ -19,6 +19,7 @@ import {
   selectRows,
   TopK,
   type AggregateLayout,
+  type AggregateNeeds,
   type BoolExp,
   type ColumnModel,
   type GroupsArgs,
@@ -189,17 +190,17 @@ export class FleetService {
     };
   }
 
-  async aggregate(scope: FleetScope, table: TableModel, where: BoolExp | null | undefined): Promise<FleetAnswer<AggregateResult>> {
+  async aggregate(scope: FleetScope, table: TableModel, where: BoolExp | null | undefined, needs?: AggregateNeeds): Promise<FleetAnswer<AggregateResult>> {
     let layout: AggregateLayout | undefined;
     const run = await this.#run(scope, 'aggregate', (id) =>
       this.#data.withTable(id, table, (db, s) => {
-        const query = selectAggregate(s, where);
+        const query = selectAggregate(s, where, needs);
         layout = query.layout;
         if (!s.exists) return query.layout.kinds.map(({ kind }) => (kind === 'count' || kind === 'count_col' ? 0n : null));
         return db.rows(query.sql, query.params)[0] ?? [];
       }),
     );
-    layout ??= this.#emptyLayout(table);
+    layout ??= this.#emptyLayout(table, needs);
     const coverage = run.coverage;
     const value: AggregateResult = {
       layout,
@@ -211,8 +212,8 @@ export class FleetService {
   }
 
   /** The layout without any instance (every one failed, or none was targeted). */
-  #emptyLayout(table: TableModel): AggregateLayout {
-    return selectAggregate(this.#data.scopeAtHead(table), null).layout;
+  #emptyLayout(table: TableModel, needs?: AggregateNeeds): AggregateLayout {
+    return selectAggregate(this.#data.scopeAtHead(table), null, needs).layout;
   }
 
   async groups(scope: FleetScope, table: TableModel, args: GroupsArgs): Promise<FleetAnswer<GroupResult[]>> {

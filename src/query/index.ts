@@ -21,7 +21,7 @@ export {
   selectRows,
   TableScope,
 } from './plan.js';
-export type { AggregateLayout, BoolExp, GroupsArgs, ListArgs, OrderBy, OrderTerm, Page, SqlText } from './plan.js';
+export type { AggregateLayout, AggregateNeeds, BoolExp, GroupsArgs, ListArgs, OrderBy, OrderTerm, Page, SqlText } from './plan.js';
 export { compareDirected, compareSqlValues } from './compare.js';
 export { toGraphQL, toSql } from './values.js';
 export { mergeAggregateRows, TopK } from './merge.js';

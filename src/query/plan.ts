@@ -231,9 +231,9 @@ export function isComparable(column: ColumnModel): boolean {
 export type AggregateTermKind = 'count' | 'count_col' | 'sum_hi' | 'sum_lo' | 'sum' | 'avg' | 'min' | 'max';
 
 /**
- * The aggregate terms computed for every aggregate request, in order: count(*), then per column
- * count, sum (exact halves for INTEGER), avg (summable) and min, max (comparable). One scan answers
- * every field a client may ask, and every term merges exactly across instances (see merge.ts).
+ * The aggregate terms of one aggregate request, in order: count(*), then per column count, sum
+ * (exact halves for INTEGER), avg (summable) and min, max (comparable) — only those the request
+ * reads (see `AggregateNeeds`). Every term merges exactly across instances (see merge.ts).
  */
 export interface AggregateLayout {
   terms: string[];
@@ -242,7 +242,14 @@ export interface AggregateLayout {
   index: Map<string, number>;
 }
 
-export function aggregateLayout(scope: TableScope, alias: string): AggregateLayout {
+/**
+ * Which aggregate functions a request reads, by column: computing only those keeps the scan cheap
+ * (every min/max of every column costs a fleet fan-out several times the one count it asked for).
+ * Absent: every term (what a group's aggregate computes).
+ */
+export type AggregateNeeds = (fn: 'sum' | 'avg' | 'min' | 'max', column: ColumnModel) => boolean;
+
+export function aggregateLayout(scope: TableScope, alias: string, needs: AggregateNeeds = () => true): AggregateLayout {
   const layout: AggregateLayout = { terms: ['count(*)'], kinds: [{ kind: 'count' }], index: new Map([['count', 0]]) };
   const add = (kind: AggregateTermKind, column: ColumnModel, term: string) => {
     layout.index.set(`${kind}:${column.sql}`, layout.terms.length);
@@ -252,18 +259,22 @@ export function aggregateLayout(scope: TableScope, alias: string): AggregateLayo
   for (const column of scope.model.columns) {
     const expr = scope.expr(alias, column);
     if (isSummable(column)) {
-      add('count_col', column, `count(${expr})`);
-      if (column.kind === 'integer') {
-        // sum() of 64-bit integers overflows; the high and low 32-bit halves cannot, and
-        // sum = hi·2³² + lo is exact in bigint (see integerSum), also when merged across instances.
-        add('sum_hi', column, `sum(${expr} >> 32)`);
-        add('sum_lo', column, `sum(${expr} & 4294967295)`);
-      } else add('sum', column, `sum(${expr})`);
-      add('avg', column, `avg(${expr})`);
+      // A merged avg is the merged sum over the merged count, so avg needs both.
+      const avg = needs('avg', column);
+      if (avg) add('count_col', column, `count(${expr})`);
+      if (avg || needs('sum', column)) {
+        if (column.kind === 'integer') {
+          // sum() of 64-bit integers overflows; the high and low 32-bit halves cannot, and
+          // sum = hi·2³² + lo is exact in bigint (see integerSum), also when merged across instances.
+          add('sum_hi', column, `sum(${expr} >> 32)`);
+          add('sum_lo', column, `sum(${expr} & 4294967295)`);
+        } else add('sum', column, `sum(${expr})`);
+      }
+      if (avg) add('avg', column, `avg(${expr})`);
     }
     if (isComparable(column)) {
-      add('min', column, `min(${expr})`);
-      add('max', column, `max(${expr})`);
+      if (needs('min', column)) add('min', column, `min(${expr})`);
+      if (needs('max', column)) add('max', column, `max(${expr})`);
     }
   }
   return layout;
@@ -275,10 +286,10 @@ export function integerSum(hi: unknown, lo: unknown): bigint | null {
   return BigInt(hi as bigint) * 4294967296n + BigInt(lo as bigint);
 }
 
-export function selectAggregate(scope: TableScope, where: BoolExp | null | undefined): SqlText & { layout: AggregateLayout } {
+export function selectAggregate(scope: TableScope, where: BoolExp | null | undefined, needs?: AggregateNeeds): SqlText & { layout: AggregateLayout } {
   const params: unknown[] = [];
   const alias = 't';
-  const layout = aggregateLayout(scope, alias);
+  const layout = aggregateLayout(scope, alias, needs);
   const predicate = compileWhere(scope, alias, where, params);
   return { sql: `SELECT ${layout.terms.join(', ')} FROM ${quoteIdentifier(scope.model.sql)} AS ${alias} WHERE ${predicate}`, params, layout };
 }

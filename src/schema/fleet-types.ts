@@ -1,10 +1,10 @@
-import { GraphQLError, Kind, responsePathAsArray, type FieldNode, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql';
+import { GraphQLError, responsePathAsArray, type GraphQLResolveInfo } from 'graphql';
 import type { FleetqlError } from '../errors.js';
 import type { FleetAnswer, FleetScope } from '../fleet/index.js';
 import type { DataModel } from '../query/index.js';
 import type { Builder, SchemaTypes } from './builder.js';
 import { access } from './field-access.js';
-import { connectionArgs, groupsArgs, listArgs, type TableRefs } from './table-types.js';
+import { aggregateNeeds, connectionArgs, groupsArgs, listArgs, selectedFields, type TableRefs } from './table-types.js';
 
 type AnyRef = any;
 type Ctx = SchemaTypes['Context'];
@@ -12,15 +12,9 @@ type Ctx = SchemaTypes['Context'];
 /** Fields selected directly under the fleet field (following fragments), the fan-outs it will run. */
 function countFleetFields(info: GraphQLResolveInfo): number {
   let count = 0;
-  const visit = (selectionSet: SelectionSetNode | undefined) => {
-    for (const selection of selectionSet?.selections ?? []) {
-      if (selection.kind === Kind.FIELD) {
-        if (selection.name.value !== 'instances_matched' && selection.name.value !== '__typename') count += 1;
-      } else if (selection.kind === Kind.INLINE_FRAGMENT) visit(selection.selectionSet);
-      else visit(info.fragments[selection.name.value]?.selectionSet);
-    }
-  };
-  for (const node of info.fieldNodes as readonly FieldNode[]) visit(node.selectionSet);
+  for (const node of info.fieldNodes) {
+    for (const field of selectedFields(node.selectionSet, info)) if (field.name.value !== 'instances_matched' && field.name.value !== '__typename') count += 1;
+  }
   return count;
 }
 
@@ -61,7 +55,7 @@ export function registerFleetTypes(builder: Builder, model: DataModel, refs: Map
         fields[`${n}_aggregate`] = t.field({
           type: r.aggregate,
           args: { where: t.arg({ type: r.boolExp }) },
-          resolve: async (scope: FleetScope, args: any, ctx: Ctx, info: GraphQLResolveInfo) => settle(scope, await ctx.fleet.aggregate(scope, table, args.where), info, ctx),
+          resolve: async (scope: FleetScope, args: any, ctx: Ctx, info: GraphQLResolveInfo) => settle(scope, await ctx.fleet.aggregate(scope, table, args.where, aggregateNeeds(info)), info, ctx),
         });
         fields[`${n}_groups`] = t.field({
           type: [r.group],

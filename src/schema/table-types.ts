@@ -1,7 +1,8 @@
+import { Kind, type FieldNode, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql';
 import type { InstanceRecord } from '../catalog/index.js';
 import type { AggregateResult, Connection, GroupResult, MutationResult, Row } from '../data/index.js';
 import type { ColumnKind, InstanceSchema } from '../migrations/index.js';
-import { integerSum, isComparable, isSummable, pageSize, toGraphQL, type ColumnModel, type DataModel, type TableModel } from '../query/index.js';
+import { integerSum, isComparable, isSummable, pageSize, toGraphQL, type AggregateNeeds, type ColumnModel, type DataModel, type TableModel } from '../query/index.js';
 import type { Builder, SchemaTypes } from './builder.js';
 import { access } from './field-access.js';
 import type { ScalarName, SharedTypes } from './shared-types.js';
@@ -22,6 +23,35 @@ const scalarOf: Record<ColumnKind, ScalarName> = {
   json: 'JSON',
   any: 'JSON',
 };
+
+/** The fields of a selection set, fragments (inline or named) followed; directives are not evaluated. */
+export function selectedFields(selectionSet: SelectionSetNode | undefined, info: GraphQLResolveInfo): FieldNode[] {
+  const fields: FieldNode[] = [];
+  for (const selection of selectionSet?.selections ?? []) {
+    if (selection.kind === Kind.FIELD) fields.push(selection);
+    else if (selection.kind === Kind.INLINE_FRAGMENT) fields.push(...selectedFields(selection.selectionSet, info));
+    else fields.push(...selectedFields(info.fragments[selection.name.value]?.selectionSet, info));
+  }
+  return fields;
+}
+
+/**
+ * The aggregate functions a `t_aggregate` field's selection reads (`aggregate { sum { cpus } }` →
+ * sum of cpus), so only those are computed. It may over-approximate (a field under @skip counts),
+ * never under-approximate: a value read but not computed fails loudly (see `at` below).
+ */
+export function aggregateNeeds(info: GraphQLResolveInfo): AggregateNeeds {
+  const wanted = new Set<string>();
+  for (const node of info.fieldNodes) {
+    for (const aggregate of selectedFields(node.selectionSet, info)) {
+      if (aggregate.name.value !== 'aggregate') continue;
+      for (const fn of selectedFields(aggregate.selectionSet, info)) {
+        for (const column of selectedFields(fn.selectionSet, info)) wanted.add(`${fn.name.value}:${column.name.value}`);
+      }
+    }
+  }
+  return (fn, column) => wanted.has(`${fn}:${column.field}`);
+}
 
 export interface TableRefs {
   row: AnyRef;
@@ -184,7 +214,11 @@ export function registerTableTypes(builder: Builder, shared: SharedTypes, model:
             fields: (t: AnyRef) =>
               Object.fromEntries(columns.map((c) => [c.field, t.field({ type: scalar(c), nullable: true, resolve: (result: AggregateResult) => value(result, c) })])),
           });
-    const at = (result: AggregateResult, name: string) => result.values[result.layout.index.get(name) ?? -1] ?? null;
+    const at = (result: AggregateResult, name: string) => {
+      const index = result.layout.index.get(name);
+      if (index === undefined) throw new Error(`aggregate term ${name} was read but not computed`);
+      return result.values[index] ?? null;
+    };
     const SumFields = fieldsOf('sum', summable, (c) => (c.kind === 'integer' ? 'BigInt' : 'Float'), (res, c) =>
       c.kind === 'integer' ? integerSum(at(res, `sum_hi:${c.sql}`), at(res, `sum_lo:${c.sql}`)) : toGraphQL('real', at(res, `sum:${c.sql}`)),
     );
@@ -314,7 +348,8 @@ export function registerTableTypes(builder: Builder, shared: SharedTypes, model:
       [`${n}_aggregate`]: t.field({
         type: r.aggregate,
         args: { where: t.arg({ type: r.boolExp }) },
-        resolve: (instance: InstanceRecord, args: { where?: Record<string, unknown> | null }, ctx: SchemaTypes['Context']) => ctx.data.aggregate(instance.id, table, args.where),
+        resolve: (instance: InstanceRecord, args: { where?: Record<string, unknown> | null }, ctx: SchemaTypes['Context'], info: GraphQLResolveInfo) =>
+          ctx.data.aggregate(instance.id, table, args.where, aggregateNeeds(info)),
       }),
       [`${n}_groups`]: t.field({
         type: [r.group],

@@ -372,6 +372,23 @@ test('aggregate: count, count(columns, distinct), sum, avg, min, max, against va
   assert.equal(eventAggregate.fra.aggregate.count, events.filter((e) => fraMachines.has(e.machine_id)).length, 'aggregate where follows relationships');
 });
 
+test('aggregate: only the functions a selection reads are computed, through aliases and fragments, in one instance and over the fleet', async (t) => {
+  const { server } = await seed(t);
+  const full = `aggregate { count sum { cpus memory_mb } avg { cpus memory_mb } min { name created_at } max { name created_at } }`;
+  const parts = `aggregate { n: count ...Sums ... on machines_aggregate_fields { mean: avg { memory_mb } } top: max { name } }`;
+  const fragment = `fragment Sums on machines_aggregate_fields { sum { cpus } }`;
+  const answer = ok(
+    await server.gql(`{ instance(id: "alpha") { a: machines_aggregate { ${full} } b: machines_aggregate { ${parts} } }
+      fleet { a: machines_aggregate { ${full} } b: machines_aggregate { ${parts} } } } ${fragment}`),
+    'aggregates',
+  );
+  for (const side of [answer['instance'], answer['fleet']]) {
+    const a = side.a.aggregate;
+    assert.deepEqual(side.b.aggregate, { n: a.count, sum: { cpus: a.sum.cpus }, mean: { memory_mb: a.avg.memory_mb }, top: { name: a.max.name } });
+  }
+  assert.ok(answer['instance'].a.aggregate.count > 0);
+});
+
 test('groups: grouping keys, per-group aggregates, order by key or _count, limit', async (t) => {
   const { server, machines } = await seed(t);
   const byRegion = await readInstance(

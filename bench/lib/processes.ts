@@ -1,0 +1,123 @@
+/**
+ * Servers under test run as child processes, each on its own event loop, apart from the load
+ * generator (autocannon in the bench process): fleetql through its real CLI (`fleetql serve`), the
+ * baseline through bench/baseline-server.ts, both as `node --import tsx …` with the same flags.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { RawJob, RawResult } from '../raw-loop.js';
+import { demoMigrationsDir, repoRoot } from './fleet.js';
+
+export interface ServerProcess {
+  url: string;
+  pid: number;
+  /** Milliseconds from spawn to the ready line. */
+  startupMs: number;
+  /** Resident set size now, in bytes (from /proc). */
+  rss(): number;
+  /** Open file descriptors now. */
+  descriptors(): number;
+  stop(): Promise<void>;
+}
+
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+// Interrupted: take the servers down too (exit handlers do not run on a signal by default).
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
+
+function cleanEnv(extra: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env)) if (value !== undefined && !name.startsWith('FLEETQL_')) env[name] = value;
+  return { ...env, ...extra };
+}
+
+async function start(args: string[], env: Record<string, string>, ready: RegExp, timeoutMs = 120_000): Promise<ServerProcess> {
+  const t0 = performance.now();
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: repoRoot, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  live.add(child);
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (err = (err + chunk.toString()).slice(-4000)));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  exited.then(() => live.delete(child));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ready line from ${args.join(' ')}; stderr:\n${err}`)), timeoutMs);
+    child.stdout!.on('data', () => {
+      const match = ready.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+    });
+    void exited.then(() => reject(new Error(`${args.join(' ')} exited before it was ready; stderr:\n${err}`)));
+  });
+  const startupMs = performance.now() - t0;
+  const pid = child.pid!;
+  return {
+    url,
+    pid,
+    startupMs,
+    rss: () => Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024,
+    descriptors: () => fs.readdirSync(`/proc/${pid}/fd`).length,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+        await exited;
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+/**
+ * `fleetql serve` over `dataDir`. The handle cache gets a budget that holds a whole 10,000-instance
+ * fleet open (one descriptor each under the default rollback journal), so "warm" means warm;
+ * the fleet deadline is raised so a cold 10,000-instance fan-out on a busy machine is not cut short.
+ */
+export function startFleetql(dataDir: string, options: { migrationsDir?: string; env?: Record<string, string> } = {}): Promise<ServerProcess> {
+  return start(
+    ['src/cli/main.ts', 'serve', '--port', '0', '--no-demo', '--data', dataDir, '--migrations', options.migrationsDir ?? demoMigrationsDir],
+    {
+      FLEETQL_MAX_OPEN_DESCRIPTORS: '16000',
+      FLEETQL_FLEET_DEADLINE_MS: '600000',
+      FLEETQL_FLEET_INSTANCE_TIMEOUT_MS: '60000',
+      FLEETQL_FLEET_MAX_COST: '10000000',
+      FLEETQL_LOG_LEVEL: 'warn',
+      ...options.env,
+    },
+    /fleetql listening on (http:\/\/\S+)\n/,
+  );
+}
+
+export function startBaseline(sharedDb: string): Promise<ServerProcess> {
+  return start(['bench/baseline-server.ts', sharedDb], {}, /baseline listening on (http:\/\/\S+)\n/);
+}
+
+/** Runs one raw-driver job in a fresh child process (see raw-loop.ts). */
+export async function runRaw(job: RawJob): Promise<RawResult> {
+  const jobFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fleetql-bench-job-')), 'job.json');
+  fs.writeFileSync(jobFile, JSON.stringify(job));
+  try {
+    return await new Promise<RawResult>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', 'bench/raw-loop.ts', jobFile], { cwd: repoRoot, env: cleanEnv({}), stdio: ['ignore', 'pipe', 'pipe'] });
+      live.add(child);
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+      child.once('exit', (code) => {
+        live.delete(child);
+        if (code === 0) resolve(JSON.parse(out) as RawResult);
+        else reject(new Error(`raw loop failed (${code}): ${err.slice(-2000)}`));
+      });
+    });
+  } finally {
+    fs.rmSync(path.dirname(jobFile), { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * The physical limit on this machine: the plain `libsql` driver looping over the same instance
+ * files in one process, with no gateway. Run as a child of bench/run.ts (a fresh process, so no
+ * handle or page of the driver is left over from another measurement); prints one JSON line.
+ *
+ *   node --expose-gc --import tsx bench/raw-loop.ts <job.json>
+ *
+ * Jobs: `cold` (open, query, close each file), `warm` (every file open, statement prepared; timed
+ * passes after one untimed pass), `migrate` (the rollout's migration in one transaction per file),
+ * `archive` / `restore` (read + gzip + write each file / gunzip + write).
+ */
+import Database from 'libsql';
+import fs from 'node:fs';
+import path from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import zlib from 'node:zlib';
+import { instanceSql } from './lib/queries.js';
+
+export type RawJob =
+  | { kind: 'cold'; files: string[]; query: keyof typeof instanceSql; rounds: number }
+  | { kind: 'warm'; files: string[]; query: keyof typeof instanceSql; rounds: number }
+  | { kind: 'migrate'; files: string[]; sql: string }
+  | { kind: 'archive'; files: string[]; outDir: string }
+  | { kind: 'restore'; files: string[]; outDir: string };
+
+export interface RawResult {
+  /** Milliseconds of each timed pass. */
+  ms: number[];
+  answer?: unknown;
+}
+
+type Db = InstanceType<typeof Database>;
+type Statement = ReturnType<Db['prepare']>;
+
+/** Folds one file's answer into the fleet answer, as fleetql's merge does (sums; top 20 by created_at desc, instance, id). */
+function merger(query: keyof typeof instanceSql) {
+  if (query === 'aggregate') {
+    const total = { count: 0, cpus: 0, memory_mb: 0 };
+    return {
+      add: (_file: string, statement: Statement) => {
+        const [count, cpus, memory] = statement.raw(true).get([]) as [number, number | null, number | null];
+        total.count += count;
+        total.cpus += cpus ?? 0;
+        total.memory_mb += memory ?? 0;
+      },
+      answer: () => total,
+    };
+  }
+  let top: Array<{ file: string; id: string; created_at: string }> = [];
+  const before = (a: { file: string; id: string; created_at: string }, b: typeof a) =>
+    a.created_at !== b.created_at ? a.created_at > b.created_at : a.file !== b.file ? a.file < b.file : a.id < b.id;
+  return {
+    add: (file: string, statement: Statement) => {
+      for (const [id, created_at] of statement.raw(true).all([]) as Array<[string, string]>) {
+        const row = { file, id, created_at };
+        if (top.length === 20 && !before(row, top[19]!)) break;
+        top.push(row);
+        top.sort((a, b) => (before(a, b) ? -1 : 1));
+        if (top.length > 20) top = top.slice(0, 20);
+      }
+    },
+    answer: () => ({ rows: top.length, newest: top[0]?.created_at, oldest: top.at(-1)?.created_at }),
+  };
+}
+
+async function releaseClosed(): Promise<void> {
+  // A closed file is released only once its statements are collected (FACTS.md): let that happen between passes.
+  await nextTurn();
+  (globalThis as { gc?: () => void }).gc?.();
+  await nextTurn();
+}
+
+export async function runRawJob(job: RawJob): Promise<RawResult> {
+  const ms: number[] = [];
+  if (job.kind === 'cold') {
+    let answer: unknown;
+    for (let round = 0; round < job.rounds; round++) {
+      const merge = merger(job.query);
+      const t0 = performance.now();
+      for (const file of job.files) {
+        const db = new Database(file);
+        merge.add(file, db.prepare(instanceSql[job.query]));
+        db.close();
+      }
+      ms.push(performance.now() - t0);
+      answer = merge.answer();
+      await releaseClosed();
+    }
+    return { ms, answer };
+  }
+  if (job.kind === 'warm') {
+    const open = job.files.map((file) => ({ file, db: new Database(file) }));
+    const prepared = open.map(({ file, db }) => ({ file, statement: db.prepare(instanceSql[job.query]) }));
+    let answer: unknown;
+    for (let round = -1; round < job.rounds; round++) {
+      const merge = merger(job.query);
+      const t0 = performance.now();
+      for (const { file, statement } of prepared) merge.add(file, statement);
+      if (round >= 0) ms.push(performance.now() - t0);
+      answer = merge.answer();
+    }
+    for (const { db } of open) db.close();
+    return { ms, answer };
+  }
+  if (job.kind === 'migrate') {
+    const t0 = performance.now();
+    for (const file of job.files) {
+      const db = new Database(file);
+      db.exec(`PRAGMA journal_mode = DELETE; PRAGMA synchronous = FULL; BEGIN IMMEDIATE; ${job.sql}; COMMIT;`);
+      db.close();
+    }
+    ms.push(performance.now() - t0);
+    return { ms };
+  }
+  fs.mkdirSync(job.outDir, { recursive: true });
+  const t0 = performance.now();
+  job.files.forEach((file, i) => {
+    if (job.kind === 'archive') fs.writeFileSync(path.join(job.outDir, `${i}.db.gz`), zlib.gzipSync(fs.readFileSync(file), { level: 6 }));
+    else fs.writeFileSync(path.join(job.outDir, `${i}.db`), zlib.gunzipSync(fs.readFileSync(file)));
+  });
+  ms.push(performance.now() - t0);
+  return { ms };
+}
+
+if (process.argv[1] !== undefined && import.meta.filename === path.resolve(process.argv[1])) {
+  const job = JSON.parse(fs.readFileSync(process.argv[2]!, 'utf8')) as RawJob;
+  const result = await runRawJob(job);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
