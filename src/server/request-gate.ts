@@ -1,3 +1,4 @@
+import { getOperationAST, parse } from 'graphql';
 import type { Authenticator, Principal } from '../auth/index.js';
 import type { SecurityConfig } from '../config/index.js';
 import { FleetqlError } from '../errors.js';
@@ -40,16 +41,39 @@ async function readLimited(request: Request, max: number): Promise<Buffer | unde
 }
 
 /**
+ * Whether the request is a subscription over SSE (the one kind of request that may outlive the
+ * deadline). Decided from the document itself, so an `accept` header alone does not exempt a query.
+ */
+function isSubscription(request: Request, body: Buffer | undefined): boolean {
+  if (!(request.headers.get('accept') ?? '').includes('text/event-stream')) return false;
+  let query: unknown;
+  let operationName: unknown;
+  try {
+    if (body === undefined) {
+      const params = new URL(request.url).searchParams;
+      query = params.get('query');
+      operationName = params.get('operationName');
+    } else {
+      ({ query, operationName } = JSON.parse(body.toString('utf8')) as { query?: unknown; operationName?: unknown });
+    }
+    if (typeof query !== 'string') return false;
+    return getOperationAST(parse(query), typeof operationName === 'string' ? operationName : null)?.operation === 'subscription';
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Everything decided before GraphQL parses a byte: who is asking (401 without acceptable
  * credentials), their rate (429 with Retry-After), the body size (413), and a deadline over the
- * whole request, body included (504 REQUEST_TIMEOUT; subscriptions are exempt). Each refusal
+ * whole request, body included (504 REQUEST_TIMEOUT; a subscription over SSE is exempt once its document shows it is one). Each refusal
  * is a JSON GraphQL error with a code and the request id.
  */
 export function createRequestGate(options: { security: SecurityConfig; authenticator: Authenticator; graphiql: boolean; logger: Logger }) {
   const { limits } = options.security;
   const limiter = new RateLimiter(limits.rateLimitPerSecond, limits.rateLimitBurst);
 
-  async function admit(request: Request, next: (request: Request, context: GateContext) => Promise<Response>): Promise<Response> {
+  async function admit(request: Request, next: (request: Request, context: GateContext) => Promise<Response>, exemptFromDeadline: () => void): Promise<Response> {
     let principal: Principal | undefined;
     try {
       principal = await options.authenticator.authenticate(request);
@@ -67,18 +91,18 @@ export function createRequestGate(options: { security: SecurityConfig; authentic
     }
     const declared = Number(request.headers.get('content-length') ?? '0');
     if (declared > limits.maxBodyBytes) return refuse(request, new FleetqlError('REQUEST_TOO_LARGE', `the request body is larger than ${limits.maxBodyBytes} bytes`));
+    let body: Buffer | undefined;
     if (request.body !== null && request.method !== 'GET' && request.method !== 'HEAD') {
-      const body = await readLimited(request, limits.maxBodyBytes);
+      body = await readLimited(request, limits.maxBodyBytes);
       if (body === undefined) return refuse(request, new FleetqlError('REQUEST_TOO_LARGE', `the request body is larger than ${limits.maxBodyBytes} bytes`));
       request = new Request(request.url, { method: request.method, headers: request.headers, body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength) as unknown as BodyInit, signal: request.signal });
     }
+    if (isSubscription(request, body)) exemptFromDeadline();
     return next(request, { principal });
   }
 
   return async (request: Request, next: (request: Request, context: GateContext) => Promise<Response>): Promise<Response> => {
     const id = requestIdOf(request);
-    const work = admit(request, next);
-    if ((request.headers.get('accept') ?? '').includes('text/event-stream')) return work;
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<Response>((resolve) => {
       timer = setTimeout(() => {
@@ -86,6 +110,7 @@ export function createRequestGate(options: { security: SecurityConfig; authentic
         resolve(refuse(request, new FleetqlError('REQUEST_TIMEOUT', `the request did not finish within ${limits.requestTimeoutMs} ms`)));
       }, limits.requestTimeoutMs);
     });
+    const work = admit(request, next, () => clearTimeout(timer));
     try {
       return await Promise.race([work, deadline]);
     } finally {
