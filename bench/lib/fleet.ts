@@ -16,7 +16,7 @@ import path from 'node:path';
 import { LibsqlCatalog } from '../../src/catalog/index.js';
 import { expandConfig } from '../../src/config/index.js';
 import { seededRandom } from '../../src/demo/index.js';
-import { InstanceService } from '../../src/instances/index.js';
+import { InstanceService, instanceSettings } from '../../src/instances/index.js';
 import { loadMigrations, type MigrationSet } from '../../src/migrations/index.js';
 
 /** Bump when what a fleet holds changes, so stale caches are not reused. */
@@ -53,15 +53,8 @@ export const labelsOf = (i: number) => ({ org: `org-${i % orgCount}`, region: re
 
 function instanceService(dataDir: string, migrations: MigrationSet, catalog: LibsqlCatalog): InstanceService {
   const config = expandConfig({ dataDir, migrationsDir: demoMigrationsDir, demo: false });
-  return new InstanceService({
-    catalog,
-    migrations,
-    instancesDir: config.instancesDir,
-    snapshotsDir: config.snapshotsDir,
-    journalMode: config.journalMode,
-    busyTimeoutMs: config.busyTimeoutMs,
-    maxOpenDescriptors: 64,
-  });
+  // Building fleets needs few handles at a time, and no migration threads.
+  return new InstanceService({ catalog, migrations, ...instanceSettings(config), maxOpenDescriptors: 64, migrationThreads: 0 });
 }
 
 const states = ['started', 'started', 'started', 'stopped', 'stopped', 'failed', 'created'];

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import path from 'node:path';
+import type { FleetqlConfig } from '../config/index.js';
 import type { Catalog, InstanceFilter, InstanceQuery, InstanceRecord, InstanceState, Labels, Operation } from '../catalog/index.js';
 import { FleetqlError, instanceNotFound, isFleetqlError } from '../errors.js';
 import { appliedMigrations, currentVersion, migrateTo, type AppliedMigration, type MigrationSet } from '../migrations/index.js';
@@ -29,6 +30,14 @@ export interface InstanceServiceOptions {
   onLazyMigrationFailure?: (instanceId: string, error: unknown) => void;
   /** Worker threads for migrations and rollbacks; 0 runs them on the calling thread. */
   migrationThreads?: number;
+}
+
+/** The instance service's settings in a server configuration (catalog and migrations are the caller's). */
+export function instanceSettings(
+  config: Pick<FleetqlConfig, 'instancesDir' | 'snapshotsDir' | 'journalMode' | 'busyTimeoutMs' | 'maxOpenDescriptors' | 'lazyMigrations' | 'migrationThreads'>,
+): Omit<InstanceServiceOptions, 'catalog' | 'migrations' | 'onLazyMigrationFailure'> {
+  const { instancesDir, snapshotsDir, journalMode, busyTimeoutMs, maxOpenDescriptors, lazyMigrations, migrationThreads } = config;
+  return { instancesDir, snapshotsDir, journalMode, busyTimeoutMs, maxOpenDescriptors, lazyMigrations, migrationThreads };
 }
 
 export interface RecoveryReport {

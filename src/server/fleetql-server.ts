@@ -8,7 +8,7 @@ import { LibsqlCatalog, type Catalog } from '../catalog/index.js';
 import type { FleetqlConfig } from '../config/index.js';
 import { seedDemoFleet } from '../demo/index.js';
 import { FleetqlError } from '../errors.js';
-import { InstanceService, ScopedInstances } from '../instances/index.js';
+import { InstanceService, instanceSettings, ScopedInstances } from '../instances/index.js';
 import { loadMigrations, verifyAgainstCatalog, type MigrationSet } from '../migrations/index.js';
 import { DataService, RelationshipLoaders } from '../data/index.js';
 import { ArchiveService, FileArchiveStore, S3ArchiveStore, type ArchiveStore } from '../archive/index.js';
@@ -94,13 +94,7 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
       const instances = new InstanceService({
         catalog,
         migrations,
-        instancesDir: config.instancesDir,
-        snapshotsDir: config.snapshotsDir,
-        journalMode: config.journalMode,
-        busyTimeoutMs: config.busyTimeoutMs,
-        maxOpenDescriptors: config.maxOpenDescriptors,
-        lazyMigrations: config.lazyMigrations,
-        migrationThreads: config.migrationThreads,
+        ...instanceSettings(config),
         onLazyMigrationFailure: (instanceId, error) => logger.warn('lazy migration failed; serving the instance at its version', { instance_id: instanceId, error }),
       });
       const recovered = await instances.recover();
