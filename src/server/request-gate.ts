@@ -92,7 +92,11 @@ export function createRequestGate(options: { security: SecurityConfig; authentic
     const declared = Number(request.headers.get('content-length') ?? '0');
     if (declared > limits.maxBodyBytes) return refuse(request, new FleetqlError('REQUEST_TOO_LARGE', `the request body is larger than ${limits.maxBodyBytes} bytes`));
     let body: Buffer | undefined;
-    if (request.body !== null && request.method !== 'GET' && request.method !== 'HEAD') {
+    // A declared length within the limit is all the body there can be (HTTP framing): it passes
+    // through untouched. Only a body of unknown length is read here, to cut it at the limit.
+    const sized = request.headers.has('content-length') && Number.isFinite(declared);
+    const wantsSubscription = (request.headers.get('accept') ?? '').includes('text/event-stream');
+    if (request.body !== null && request.method !== 'GET' && request.method !== 'HEAD' && (!sized || wantsSubscription)) {
       body = await readLimited(request, limits.maxBodyBytes);
       if (body === undefined) return refuse(request, new FleetqlError('REQUEST_TOO_LARGE', `the request body is larger than ${limits.maxBodyBytes} bytes`));
       request = new Request(request.url, { method: request.method, headers: request.headers, body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength) as unknown as BodyInit, signal: request.signal });
