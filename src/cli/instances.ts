@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { ClientError, createClient, type GraphQLClient } from './client.js';
+import { ClientError, connect, connectionHelp, connectionOptions, type GraphQLClient } from './client.js';
 
 export const instancesHelp = `Usage:
   fleetql instances list [--where <json>] [--limit n] [--offset n] [--json]
@@ -8,7 +8,7 @@ export const instancesHelp = `Usage:
   fleetql instances labels <id> <json>            replaces the instance's labels
   fleetql instances destroy <id> [--no-archive]   archives first unless --no-archive
 
-Talks to a running fleetql (--url, or FLEETQL_URL, default http://127.0.0.1:4000/graphql).
+${connectionHelp}
 --where takes an instances_bool_exp as JSON, e.g. '{"labels": {"_contains": {"org": "acme"}}}'.
 `;
 
@@ -74,7 +74,7 @@ export async function instancesCommand(argv: string[], env: NodeJS.ProcessEnv): 
     args: argv,
     allowPositionals: true,
     options: {
-      url: { type: 'string' },
+      ...connectionOptions,
       where: { type: 'string' },
       limit: { type: 'string' },
       offset: { type: 'string' },
@@ -89,7 +89,7 @@ export async function instancesCommand(argv: string[], env: NodeJS.ProcessEnv): 
     process.stdout.write(instancesHelp);
     return values.help ? 0 : 2;
   }
-  const client = createClient(values.url ?? env['FLEETQL_URL'] ?? 'http://127.0.0.1:4000/graphql');
+  const client = connect(values, env);
   if (sub === 'list') return list(client, values);
   if (id === undefined) throw usage(`fleetql instances ${sub} needs an instance id`);
   switch (sub) {

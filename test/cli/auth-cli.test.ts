@@ -32,4 +32,11 @@ test('fleetql keys create → a production server accepts the key; rollout --wat
   assert.equal(archived.code, 0, archived.stderr);
   assert.match(archived.stdout, /archived 1 of 1 instance/);
 
+  const listed = await runCli(['instances', 'list', '--url', server.url, '--json'], { env: { FLEETQL_API_KEY: key! } });
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.ok((JSON.parse(listed.stdout) as Array<{ id: string }>).some((i) => i.id === 'cli-a'));
+  const anonymous = await runCli(['instances', 'list', '--url', server.url]);
+  assert.equal(anonymous.code, 1);
+  assert.match(anonymous.stderr, /UNAUTHENTICATED/);
+
 });
