@@ -13,6 +13,8 @@ Starts the GraphQL gateway. Every option can also come from the environment.
   --data <dir>         catalog, instances, archives (FLEETQL_DATA, default ./data)
   --migrations <dir>   instance migrations        (FLEETQL_MIGRATIONS, default ./migrations)
   --no-demo            do not seed a demo fleet into a new data directory (FLEETQL_DEMO=false)
+  --log-level <level>  debug, info (an access line per request), warn, error, silent
+                       (FLEETQL_LOG_LEVEL, default info)
   --mode <mode>        development (default: anonymous admin on loopback only, GraphiQL and
                        introspection on) or production (credentials required)  (FLEETQL_MODE)
 
@@ -29,6 +31,7 @@ export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): FleetqlOpt
       migrations: { type: 'string' },
       'no-demo': { type: 'boolean' },
       mode: { type: 'string' },
+      'log-level': { type: 'string' },
     },
     strict: true,
   });
@@ -38,6 +41,7 @@ export function serveOptions(argv: string[], env: NodeJS.ProcessEnv): FleetqlOpt
   if (values.data !== undefined) options.dataDir = values.data;
   if (values.migrations !== undefined) options.migrationsDir = values.migrations;
   if (values['no-demo'] === true) options.demo = false;
+  if (values['log-level'] !== undefined) options.logLevel = values['log-level'] as FleetqlOptions['logLevel'] & string;
   if (values.mode !== undefined) options.mode = values.mode as FleetqlOptions['mode'] & string;
   return options;
 }
@@ -47,7 +51,7 @@ const urlHost = (host: string): string => (host.includes(':') ? `[${host}]` : ho
 /** Binds, waits for readiness, prints the one ready line, and shuts down cleanly on SIGTERM/SIGINT. */
 export async function serve(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
   const config = expandConfig(serveOptions(argv, env));
-  const logger = createLogger();
+  const logger = createLogger(config.logLevel);
   const fleetql = createFleetqlServer(config, { logger });
   let stopping = false;
   const server = http.createServer(fleetql.handler);

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { FleetqlError } from '../errors.js';
+import { logLevels, type LogLevel } from '../logger.js';
 import { expandSecurity, securityOptionsFromEnv, type SecurityConfig, type SecurityOptions } from './security.js';
 
 export type JournalMode = 'delete' | 'wal';
@@ -63,6 +64,12 @@ export interface FleetqlOptions extends SecurityOptions {
    * @default true in development, false in production   env FLEETQL_GRAPHIQL
    */
   graphiql?: boolean;
+  /**
+   * Least severe log line written (JSON lines on stderr): `debug`, `info` (one access line per
+   * request), `warn`, `error` or `silent`.
+   * @default "info"   env FLEETQL_LOG_LEVEL, flag --log-level
+   */
+  logLevel?: LogLevel;
   /**
    * Serve Prometheus metrics at `/metrics` (outside GraphQL authentication: see README, Metrics).
    * @default true   env FLEETQL_METRICS
@@ -158,6 +165,7 @@ export interface FleetqlConfig {
   readonly busyTimeoutMs: number;
   readonly shutdownTimeoutMs: number;
   readonly graphiql: boolean;
+  readonly logLevel: LogLevel;
   readonly metrics: boolean;
   readonly metricsPort: number | undefined;
   readonly fleetConcurrency: number;
@@ -185,6 +193,7 @@ export const defaults = {
   maxOpenDescriptors: 4096,
   busyTimeoutMs: 5000,
   shutdownTimeoutMs: 10_000,
+  logLevel: 'info',
   metrics: true,
   fleetConcurrency: 8,
   fleetMaxConcurrency: 64,
@@ -221,6 +230,8 @@ export function expandConfig(options: FleetqlOptions = {}): FleetqlConfig {
   const host = options.host ?? defaults.host;
   if (host.length === 0) throw invalid('host must not be empty');
   if (options.metricsPort !== undefined && options.metricsPort !== 0 && options.metricsPort === (options.port ?? defaults.port)) throw invalid('metricsPort must differ from port (unset it to serve /metrics on the API port)');
+  const logLevel = options.logLevel ?? defaults.logLevel;
+  if (!logLevels.includes(logLevel)) throw invalid(`logLevel must be one of ${logLevels.join(', ')}, got "${String(logLevel)}"`);
   const security = expandSecurity(options);
   return Object.freeze({
     host,
@@ -237,6 +248,7 @@ export function expandConfig(options: FleetqlOptions = {}): FleetqlConfig {
     busyTimeoutMs: integerIn('busyTimeoutMs', options.busyTimeoutMs ?? defaults.busyTimeoutMs, 0, 600_000),
     shutdownTimeoutMs: integerIn('shutdownTimeoutMs', options.shutdownTimeoutMs ?? defaults.shutdownTimeoutMs, 0, 600_000),
     graphiql: options.graphiql ?? security.mode === 'development',
+    logLevel,
     metrics: options.metrics ?? defaults.metrics,
     metricsPort: options.metricsPort === undefined ? undefined : integerIn('metricsPort', options.metricsPort, 0, 65535),
     fleetMaxConcurrency: integerIn('fleetMaxConcurrency', options.fleetMaxConcurrency ?? defaults.fleetMaxConcurrency, 1, 1024),
@@ -290,6 +302,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): FleetqlOptions {
   if ((raw = get('FLEETQL_BUSY_TIMEOUT_MS')) !== undefined) options.busyTimeoutMs = parseInteger('FLEETQL_BUSY_TIMEOUT_MS', raw);
   if ((raw = get('FLEETQL_SHUTDOWN_TIMEOUT_MS')) !== undefined) options.shutdownTimeoutMs = parseInteger('FLEETQL_SHUTDOWN_TIMEOUT_MS', raw);
   if ((raw = get('FLEETQL_GRAPHIQL')) !== undefined) options.graphiql = parseBoolean('FLEETQL_GRAPHIQL', raw);
+  if ((raw = get('FLEETQL_LOG_LEVEL')) !== undefined) options.logLevel = raw as LogLevel;
   if ((raw = get('FLEETQL_METRICS')) !== undefined) options.metrics = parseBoolean('FLEETQL_METRICS', raw);
   if ((raw = get('FLEETQL_METRICS_PORT')) !== undefined) options.metricsPort = parseInteger('FLEETQL_METRICS_PORT', raw);
   if ((raw = get('FLEETQL_FLEET_CONCURRENCY')) !== undefined) options.fleetConcurrency = parseInteger('FLEETQL_FLEET_CONCURRENCY', raw);

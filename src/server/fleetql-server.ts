@@ -74,7 +74,7 @@ function json(status: number, body: unknown): Response {
  * and GraphQL answer 503 until startup is done, so a listener can be bound first.
  */
 export function createFleetqlServer(config: FleetqlConfig, options: { logger?: Logger } = {}): FleetqlServer {
-  const logger = withRequestId(options.logger ?? createLogger());
+  const logger = withRequestId(options.logger ?? createLogger(config.logLevel));
   const metrics = config.metrics ? new FleetqlMetrics() : undefined;
   let started: Started | undefined;
   let closing = false;

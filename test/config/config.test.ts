@@ -3,6 +3,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { defaults, expandConfig, optionsFromEnv } from '../../src/config/index.js';
 import { serveOptions } from '../../src/cli/serve.js';
+import { createLogger } from '../../src/logger.js';
 
 test('defaults describe the embedded setup on loopback', () => {
   const config = expandConfig();
@@ -104,4 +105,21 @@ test('security: mode, credentials and limits come from the environment and are v
   ];
   for (const [what, options] of refused) assert.throws(() => expandConfig(options), { code: 'CONFIG_INVALID' }, what);
   assert.throws(() => optionsFromEnv({ FLEETQL_API_KEYS: '/nonexistent/keys.json' }), /FLEETQL_API_KEYS/);
+});
+
+test('FLEETQL_LOG_LEVEL / --log-level: lines below the level are not written; an unknown level is refused', () => {
+  assert.equal(expandConfig({}).logLevel, 'info');
+  assert.equal(expandConfig(optionsFromEnv({ FLEETQL_LOG_LEVEL: 'warn' })).logLevel, 'warn');
+  assert.equal(expandConfig(serveOptions(['--log-level', 'error'], { FLEETQL_LOG_LEVEL: 'debug' })).logLevel, 'error', 'the flag wins over the environment');
+  assert.throws(() => expandConfig(optionsFromEnv({ FLEETQL_LOG_LEVEL: 'loud' })), { code: 'CONFIG_INVALID', message: /logLevel must be one of debug, info, warn, error, silent/ });
+  const written: string[] = [];
+  const logger = createLogger('warn', (line) => written.push(line));
+  logger.debug('request');
+  logger.info('request');
+  logger.warn('slow', { ms: 1 });
+  logger.error('broken');
+  assert.deepEqual(written.map((line) => JSON.parse(line).msg), ['slow', 'broken']);
+  const silent: string[] = [];
+  createLogger('silent', (line) => silent.push(line)).error('broken');
+  assert.deepEqual(silent, []);
 });
