@@ -77,6 +77,11 @@ interface OperationRow {
   detail: string;
 }
 
+/** Records kept at most (dropped together beyond: a fleet this large re-reads them as it goes). */
+const maxCachedRecords = 200_000;
+/** How soon a change committed by another connection to the catalog is seen by instance lookups. */
+export const externalCheckMs = 50;
+
 const instanceColumns = 'instances.id, instances.labels, instances.state, instances.schema_version, instances.created_at, instances.updated_at';
 
 function toRecord(row: InstanceRow): InstanceRecord {
@@ -105,6 +110,17 @@ export class LibsqlCatalog implements Catalog {
   readonly rollouts: RolloutStore;
   /** Verified archives. */
   readonly archives: ArchiveRecords;
+  /**
+   * Instance records by id (undefined: no such row), read once and kept while nothing changed the
+   * catalog: a request on one instance then reads no catalog row at all. Valid while this
+   * connection has written nothing since (`writeCount`, which also counts every transaction's end)
+   * and, for changes committed by another connection (an operator's sqlite3), until the next
+   * `PRAGMA data_version` check, made at most every `externalCheckMs`.
+   */
+  readonly #records = new Map<string, InstanceRecord | undefined>();
+  #recordsAtWrite = -1;
+  #dataVersion: unknown;
+  #checkedAt = 0;
 
   private constructor(db: SqliteDatabase, now: () => string) {
     this.#db = db;
@@ -136,8 +152,33 @@ export class LibsqlCatalog implements Catalog {
   }
 
   getInstance(id: string): InstanceRecord | undefined {
+    this.#validateRecords();
+    if (this.#records.has(id)) return this.#records.get(id);
     const row = this.#db.get<InstanceRow>(`SELECT ${instanceColumns} FROM instances WHERE id = ?`, [id]);
-    return row === undefined ? undefined : toRecord(row);
+    const record = row === undefined ? undefined : toRecord(row);
+    // Inside a transaction a row may not be committed yet: only settled reads are kept.
+    if (!this.#db.inTransaction) {
+      if (this.#records.size >= maxCachedRecords) this.#records.clear();
+      this.#records.set(id, record);
+    }
+    return record;
+  }
+
+  #validateRecords(): void {
+    const writes = this.#db.writeCount;
+    const now = performance.now();
+    if (now - this.#checkedAt >= externalCheckMs) {
+      this.#checkedAt = now;
+      const version = this.#db.get<{ data_version: unknown }>('PRAGMA data_version')?.data_version;
+      if (version !== this.#dataVersion) {
+        this.#dataVersion = version;
+        this.#records.clear();
+      }
+    }
+    if (writes !== this.#recordsAtWrite) {
+      this.#recordsAtWrite = writes;
+      this.#records.clear();
+    }
   }
 
   #where(where: InstanceFilter | undefined, params: unknown[]): string {

@@ -65,6 +65,7 @@ export class SqliteDatabase {
   #db: InstanceType<typeof Database> | undefined;
   #statements = new Map<string, Statement>();
   readonly #safeIntegers: boolean;
+  #writes = 0;
   readonly #release: { live: number; closed: boolean; descriptors: number };
 
   private constructor(path: string, db: InstanceType<typeof Database>, descriptors: number, safeIntegers: boolean) {
@@ -152,7 +153,16 @@ export class SqliteDatabase {
     }
   }
 
+  /**
+   * Calls of `run` and `exec` on this connection so far (every statement that may change data,
+   * and every transaction's begin and end): a value cached from a read is current while it is unchanged.
+   */
+  get writeCount(): number {
+    return this.#writes;
+  }
+
   run(sql: string, params: readonly unknown[] = []): RunResult {
+    this.#writes += 1;
     const statement = this.#statement(sql);
     try {
       const result = statement.run(params as unknown[]);
@@ -164,6 +174,7 @@ export class SqliteDatabase {
 
   /** Runs SQL text of one or more statements without preparing (DDL, migrations, pragmas). */
   exec(sql: string): void {
+    this.#writes += 1;
     const db = this.#db;
     if (db === undefined) throw new Error(`database ${this.path} is closed`);
     try {

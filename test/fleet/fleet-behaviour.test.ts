@@ -3,6 +3,8 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { externalCheckMs } from '../../src/catalog/libsql-catalog.js';
 import { repoRoot, startServer, type InProcessServer } from '../helpers/servers.js';
 
 const migrationsDir = path.join(repoRoot, 'test/fixtures/fleet-migrations');
@@ -102,6 +104,8 @@ test('quarantined instances are reported, not read', async (t) => {
   const catalog = SqliteDatabase.open(path.join(server.dataDir, 'catalog.db'), { journalMode: 'wal', busyTimeoutMs: 5000 });
   catalog.run(`UPDATE instances SET state = 'QUARANTINED' WHERE id = ?`, [ids[1]]);
   catalog.close();
+  // Another connection's change reaches the server's instance lookups within externalCheckMs.
+  await sleep(externalCheckMs);
   const result = await server.gql(aggregateQuery());
   assert.deepEqual(result.data!['fleet'].items_aggregate.coverage, { targeted: 3, answered: 2, failed: 1 });
   assert.equal(result.errors?.[0]?.extensions?.['code'], 'INSTANCE_QUARANTINED');

@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { test } from 'node:test';
+import { externalCheckMs, LibsqlCatalog } from '../../src/catalog/libsql-catalog.js';
+import { SqliteDatabase, storageStats } from '../../src/storage/index.js';
+
+function catalogIn(t: { after(fn: () => void): void }): { catalog: LibsqlCatalog; file: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleetql-catalog-'));
+  const file = path.join(dir, 'catalog.db');
+  const catalog = LibsqlCatalog.open(file, { busyTimeoutMs: 1000 });
+  t.after(() => {
+    catalog.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return { catalog, file };
+}
+
+function created(catalog: LibsqlCatalog, id: string, labels: Record<string, string> = {}) {
+  return catalog.completeCreate(catalog.beginCreate(id, labels, {}, ['DESTROYED']), 1);
+}
+
+test('instance lookups are answered from memory until this connection writes', (t) => {
+  const { catalog } = catalogIn(t);
+  created(catalog, 'a', { org: 'x' });
+  assert.equal(catalog.getInstance('a')?.state, 'ACTIVE');
+  const before = storageStats.statementsExecuted;
+  for (let i = 0; i < 100; i++) catalog.getInstance('a');
+  assert.equal(catalog.getInstance('missing'), undefined);
+  const afterMissing = storageStats.statementsExecuted;
+  assert.equal(catalog.getInstance('missing'), undefined);
+  assert.ok(storageStats.statementsExecuted - before <= 2, `100 repeated lookups ran ${storageStats.statementsExecuted - before} statements`);
+  assert.equal(storageStats.statementsExecuted, afterMissing, 'an unknown id is remembered too');
+
+  catalog.setLabels('a', { org: 'y' });
+  assert.deepEqual(catalog.getInstance('a')?.labels, { org: 'y' }, 'a write of this connection is seen at once');
+  catalog.setSchemaVersion('a', 2);
+  assert.equal(catalog.getInstance('a')?.schema_version, 2);
+  created(catalog, 'missing');
+  assert.equal(catalog.getInstance('missing')?.state, 'ACTIVE', 'a remembered absence ends with the create');
+  catalog.beginDestroy('a', {});
+  assert.equal(catalog.getInstance('a')?.state, 'DESTROYING');
+});
+
+test('a lookup inside a transaction that rolls back leaves nothing stale behind', (t) => {
+  const { catalog } = catalogIn(t);
+  created(catalog, 'a');
+  // beginRetire of an unknown id throws inside its transaction after reading; then a failed create:
+  assert.throws(() => catalog.beginCreate('a', {}, {}, ['DESTROYED']));
+  assert.equal(catalog.getInstance('a')?.state, 'ACTIVE');
+  const operation = catalog.beginCreate('b', {}, {}, ['DESTROYED']);
+  assert.equal(catalog.getInstance('b')?.state, 'CREATING');
+  catalog.rollbackCreate(operation);
+  assert.equal(catalog.getInstance('b'), undefined, 'the rolled-back create is gone from lookups too');
+});
+
+test('a change committed by another connection is seen within the external check interval', async (t) => {
+  const { catalog, file } = catalogIn(t);
+  created(catalog, 'a');
+  assert.equal(catalog.getInstance('a')?.state, 'ACTIVE');
+  const other = SqliteDatabase.open(file, { journalMode: 'wal', busyTimeoutMs: 1000 });
+  other.run(`UPDATE instances SET state = 'QUARANTINED' WHERE id = ?`, ['a']);
+  other.close();
+  await sleep(externalCheckMs + 20);
+  assert.equal(catalog.getInstance('a')?.state, 'QUARANTINED');
+});
