@@ -161,7 +161,9 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
       return json(503, { errors: [{ message: error.message, extensions: { code: error.code } }] });
     }
     const { yoga } = started;
-    return gate(request, async (admitted, context) => yoga.fetch(admitted, context));
+    // handleRequest, not fetch: the outer adapter already watches the client's connection, and
+    // fetch would tie another abort listener to every request's signal.
+    return gate(request, async (admitted, context) => yoga.handleRequest(admitted, context));
   };
   // /metrics is answered before GraphQL (and its authentication) and before readiness.
   const withMetrics = (next: Route): Route => async (request) =>
