@@ -129,6 +129,9 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
         renderGraphiQL,
         landingPage: false,
         logging: false,
+        // The request gate bounds every body (FLEETQL_MAX_BODY_BYTES) before Yoga sees it; Yoga's own
+        // limit would pipe each body through one more stream and rebuild the request.
+        maxRequestBodySize: false,
         maskedErrors: { maskError: createMaskError(logger) },
         ...securityOptions(config.security),
         plugins: [useRequestId(), useInputDepthLimit(maxInputDepth), ...securityPlugins(config.security), useExtraErrors(), useErrorCodes(), useRequestScope()],

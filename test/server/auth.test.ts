@@ -194,6 +194,29 @@ test('limits at the gate: body size 413, rate 429 with Retry-After, batch size, 
   }
 });
 
+test('a body of undeclared length (chunked) is bounded by the gate alone: over the limit 413, within it answered', async (t) => {
+  const server = await startServer(t, { maxBodyBytes: 4096 });
+  const { port } = new URL(server.url);
+  const chunked = (chunks: string[]) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const request = http.request({ host: '127.0.0.1', port, path: '/graphql', method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } }, (response) => {
+        let body = '';
+        response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+      });
+      request.on('error', (error: NodeJS.ErrnoException) => (error.code === 'ECONNRESET' || error.code === 'EPIPE' ? undefined : reject(error)));
+      for (const chunk of chunks) request.write(chunk);
+      request.end();
+    });
+  const padding = ' '.repeat(1000);
+  const over = await chunked(['{"query": "{ __typename }"', ...Array.from({ length: 6 }, () => padding), '}']);
+  assert.equal(over.status, 413);
+  assert.equal(JSON.parse(over.body).errors[0].extensions.code, 'REQUEST_TOO_LARGE');
+  const within = await chunked(['{"query": ', '"{ __typename }"', padding, '}']);
+  assert.equal(within.status, 200, within.body);
+  assert.deepEqual(JSON.parse(within.body).data, { __typename: 'Query' });
+});
+
 test('CSRF: a simple cross-site request without the CSRF header is refused; JSON POSTs and GETs with the header pass', async (t) => {
   const server = await startServer(t, {});
   const form = await fetch(server.url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'query=%7B__typename%7D' });
