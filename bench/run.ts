@@ -5,6 +5,7 @@
  * bench/RESULTS.md with the machine, versions and date.
  *
  *   npm run bench [-- --quick] [--sizes 1000,10000] [--only 1,2,3,4,5,6,7] [--rounds n] [--seconds n] [--no-write]
+ *                 [--rollout-threads n] [--rollout-concurrency n]   (item 5 on the server's defaults unless given)
  *
  * Items: 1 single-instance reads over HTTP (autocannon), 2 fleet aggregate and top-20 cold/warm,
  * 3 aggregate pruned to 1% of the fleet by a label, 4 single-instance p99 during a fan-out,
@@ -28,6 +29,8 @@ const { values: args } = parseArgs({
     seconds: { type: 'string' },
     'startup-catalog': { type: 'string' },
     'rollout-size': { type: 'string' },
+    'rollout-threads': { type: 'string' },
+    'rollout-concurrency': { type: 'string' },
     'archive-count': { type: 'string' },
     'no-write': { type: 'boolean', default: false },
   },
@@ -43,6 +46,8 @@ const settings = {
   connections: 10,
   startupCatalog: Number(args['startup-catalog'] ?? (quick ? 20_000 : 100_000)),
   rolloutSize: Number(args['rollout-size'] ?? (quick ? 200 : 1000)),
+  rolloutThreads: args['rollout-threads'],
+  rolloutConcurrency: args['rollout-concurrency'],
   archiveCount: Number(args['archive-count'] ?? (quick ? 50 : 300)),
   write: args['no-write'] !== true,
 };
@@ -266,10 +271,11 @@ async function rollout(fleet: Fleet): Promise<void> {
       await alternating(round, [
         async () => {
           const copy = copyOfFleet(fleet);
-          const server = await startFleetql(copy.dataDir, { migrationsDir });
+          const server = await startFleetql(copy.dataDir, { migrationsDir, env: settings.rolloutThreads === undefined ? {} : { FLEETQL_MIGRATION_THREADS: settings.rolloutThreads } });
           try {
             const started = performance.now();
-            const body = await gql(server.url, `mutation { start_rollout(target_version: 3) { id } }`);
+            const strategy = settings.rolloutConcurrency === undefined ? '' : `, strategy: { concurrency: ${Number(settings.rolloutConcurrency)} }`;
+            const body = await gql(server.url, `mutation { start_rollout(target_version: 3${strategy}) { id } }`);
             const id = body.data.start_rollout.id as string;
             for (;;) {
               const view = (await gql(server.url, `{ rollout(id: "${id}") { state counts { total done failed } } }`)).data.rollout;

@@ -12,8 +12,9 @@ export interface RolloutStrategy {
   /** Instances per following wave. */
   readonly batch_size: number;
   /**
-   * Instances taken per step. The driver is synchronous, so they migrate one after another with
-   * requests served in between; this bounds how long a step is, not parallelism.
+   * Instances in flight at once (a sliding window within a wave). Their file work runs on the
+   * migration worker threads, as many at a time as there are threads; the others wait their turn
+   * without shutting their users out.
    */
   readonly concurrency: number;
   /** The rollout pauses itself when more instances than this have failed. */
@@ -236,8 +237,8 @@ export class RolloutStore {
   }
 
   /**
-   * Records what happened to a group of instances in one transaction (one sync of the catalog for
-   * the group): done ones get their new version in the instances table too.
+   * Records what happened to a set of instances in one transaction (one sync of the catalog for
+   * all of them): done ones get their new version in the instances table too.
    */
   recordResults(id: number, results: readonly RolloutResult[]): void {
     if (results.length === 0) return;

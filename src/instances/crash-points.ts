@@ -18,6 +18,9 @@ export type CrashPoint =
 /** The steps of retiring an instance into an archive (archive_instance retire, destroy with archive). */
 export type RetireCrashPoint = 'retire:journaled' | 'retire:archived' | 'retire:marked' | 'retire:file-removed';
 
-export function crashPoint(name: CrashPoint | RetireCrashPoint): void {
+/** A rollout about to record settled instances: their files are migrated, the catalog does not say so yet. */
+export type RolloutCrashPoint = 'rollout:recording';
+
+export function crashPoint(name: CrashPoint | RetireCrashPoint | RolloutCrashPoint): void {
   if (armed.has(name)) process.kill(process.pid, 'SIGKILL');
 }

@@ -42,6 +42,9 @@ export function migrateFile(job: MigrateFileJob, migrations: MigrationSet): Migr
     const from = currentVersion(db);
     if (from >= job.target) return { from, to: from, changeCounter: changeCounterOf(job.file, job.journalMode) };
     if (job.snapshot !== undefined) {
+      // Synced (file and directory) before the migration starts: once it commits, a crash before the
+      // catalog records it leaves an instance that resume records as done, and only this copy can
+      // roll it back. (Measured: about a third of the file step's wall time; on ext4 no reflink.)
       if (job.journalMode === 'wal') db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
       copyFileDurably(job.file, job.snapshot);
     }

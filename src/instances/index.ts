@@ -1,3 +1,4 @@
+export { crashPoint } from './crash-points.js';
 export type { HandleCacheStats } from './handle-cache.js';
 export { parseInstanceId } from './instance-id.js';
 export type { InstanceId } from './instance-id.js';

@@ -1,8 +1,8 @@
 import { EventEmitter, on } from 'node:events';
-import { setImmediate as nextTurn } from 'node:timers/promises';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import type { Catalog, InstanceFilter, RolloutCounts, RolloutFailure, RolloutItem, RolloutKind, RolloutRecord, RolloutResult, RolloutState, RolloutStrategy } from '../catalog/index.js';
 import { FleetqlError, isFleetqlError } from '../errors.js';
-import type { InstanceService } from '../instances/index.js';
+import { crashPoint, type InstanceService } from '../instances/index.js';
 import type { Logger } from '../logger.js';
 
 /** What a client may give for a strategy; missing fields take these defaults. */
@@ -16,6 +16,12 @@ export interface RolloutView extends RolloutRecord {
 /** How long one runner may hold the event loop before yielding to requests. */
 const sliceMs = 4;
 const progressEveryMs = 100;
+/**
+ * Settled instances are recorded in the catalog (one transaction, one fsync) at least this often,
+ * or as soon as this many wait; a crash in between costs only re-reading those files' versions.
+ */
+const recordEveryMs = 100;
+const recordEvery = 64;
 
 /** Told as each instance of a rollout settles (metrics); must be cheap and must not throw. */
 export interface RolloutObserver {
@@ -215,41 +221,113 @@ export class RolloutService {
     this.#runners.set(id, runner);
   }
 
+  /**
+   * Keeps up to `concurrency` instances of the current wave in flight at all times (a sliding
+   * window: a slow instance holds only its own slot), and records the results that have come in
+   * in one catalog transaction every `recordEveryMs` or `recordEvery` results, so the migration
+   * threads never wait for the catalog's fsync. A crash loses at most the unrecorded results, and
+   * those instances are recognised on resume from the version in their own file (see
+   * InstanceService.migrate) and their snapshot is already durable, so only the record is redone.
+   * A wave is finished (every instance settled and recorded) before the next one starts, and the
+   * failure budget, pauses, aborts and shutdown let the instances in flight finish and be recorded.
+   */
   async #drive(id: number): Promise<void> {
-    let sliceStart = performance.now();
+    const { kind } = this.#catalog.rollouts.get(id)!;
+    let failed = this.#catalog.rollouts.counts(id).failed;
+    /** Instances in flight or settled but unrecorded: still 'pending' in the catalog, not to be taken again. */
+    const taken = new Set<string>();
+    const running = new Set<Promise<void>>();
+    let unrecorded: RolloutResult[] = [];
+    let queue: RolloutItem[] = [];
+    let wave: number | undefined;
+    let lastRecord = performance.now();
+    /** Wakes the loop when settled results are due to be recorded, though nothing else settles. */
+    let recordDue: Promise<void> | undefined;
     let lastEmit = 0;
+    let sliceStart = performance.now();
+
+    const recordSettled = () => {
+      if (unrecorded.length === 0) return;
+      const results = unrecorded;
+      unrecorded = [];
+      crashPoint('rollout:recording');
+      this.#catalog.rollouts.recordResults(id, results);
+      for (const result of results) {
+        taken.delete(result.instance_id);
+        if (result.outcome === 'failed') failed += 1;
+        this.#observer?.rolloutInstanceSettled(kind, result.outcome, result.outcome === 'failed' ? result.code : undefined);
+      }
+      lastRecord = performance.now();
+      // Progress is told at most every 100 ms (state changes always): watchers need no more.
+      if (lastRecord - lastEmit > progressEveryMs) {
+        this.#emit(id);
+        lastEmit = lastRecord;
+      }
+    };
+    /** The next instance of the current wave not yet taken; undefined once the wave has none left. */
+    const nextItem = (window: number): RolloutItem | undefined => {
+      if (queue.length === 0) {
+        const next = this.#catalog.rollouts.nextPending(id, taken.size + Math.max(window, 64));
+        if (next === undefined || (wave !== undefined && next.wave !== wave)) return undefined;
+        queue = next.items.filter((item) => !taken.has(item.instance_id));
+        if (queue.length === 0) return undefined;
+        wave = next.wave;
+      }
+      return queue.shift();
+    };
+
     for (;;) {
       const record = this.#catalog.rollouts.get(id)!;
-      if (record.state !== 'RUNNING' || this.#closed) return;
       const { strategy } = record;
-      const next = this.#catalog.rollouts.nextPending(id, strategy.concurrency);
-      if (next === undefined) {
-        const counts = this.#catalog.rollouts.counts(id);
-        this.#setState(id, counts.failed === 0 ? 'COMPLETED' : 'FAILED', counts.failed === 0 ? null : `${counts.failed} instance(s) failed`);
-        this.#logger.info('rollout finished', { rollout_id: id, ...counts });
-        this.pruneSnapshots();
-        return;
+      const stopping = record.state !== 'RUNNING' || this.#closed;
+      if (stopping) queue = [];
+      else {
+        for (let item; running.size < strategy.concurrency && (item = nextItem(strategy.concurrency)) !== undefined; ) {
+          const step = kind === 'rollback' ? this.#rollBackOne(record, item) : this.#migrateOne(id, record.target_version, item.instance_id);
+          taken.add(item.instance_id);
+          const settled: Promise<void> = step.then((result) => {
+            running.delete(settled);
+            unrecorded.push(result);
+          });
+          running.add(settled);
+        }
       }
-      // Up to `concurrency` instances in flight: their file work runs on the migration workers while
-      // this thread records results and serves requests (with no workers, one after another).
-      const results = await Promise.all(next.items.map((item) => (record.kind === 'rollback' ? this.#rollBackOne(record, item) : this.#migrateOne(id, record.target_version, item.instance_id))));
-      this.#catalog.rollouts.recordResults(id, results);
-      for (const result of results) this.#observer?.rolloutInstanceSettled(record.kind, result.outcome, result.outcome === 'failed' ? result.code : undefined);
-      // Progress is told at most every 100 ms (state changes always): watchers need no more.
-      if (performance.now() - lastEmit > progressEveryMs) {
-        this.#emit(id);
-        lastEmit = performance.now();
+      if (running.size === 0) {
+        // Nothing in flight: the wave is done (or the runner is stopping); everything gets recorded.
+        recordSettled();
+        if (stopping) return;
+        if (failed > strategy.max_failures) {
+          this.#setState(id, 'PAUSED', `${failed} failure(s), more than max_failures ${strategy.max_failures}`);
+          return;
+        }
+        const next = this.#catalog.rollouts.nextPending(id, 1);
+        if (next === undefined) {
+          const counts = this.#catalog.rollouts.counts(id);
+          this.#setState(id, counts.failed === 0 ? 'COMPLETED' : 'FAILED', counts.failed === 0 ? null : `${counts.failed} instance(s) failed`);
+          this.#logger.info('rollout finished', { rollout_id: id, ...counts });
+          this.pruneSnapshots();
+          return;
+        }
+        if (wave === 0 && next.wave !== 0 && strategy.pause_after_canary && strategy.canary > 0) {
+          this.#setState(id, 'PAUSED', 'canary wave done');
+          return;
+        }
+        wave = undefined;
+        continue;
       }
-      const counts = this.#catalog.rollouts.counts(id);
-      if (counts.failed > strategy.max_failures) {
-        this.#setState(id, 'PAUSED', `${counts.failed} failure(s), more than max_failures ${strategy.max_failures}`);
-        return;
+      if (unrecorded.length > 0 && recordDue === undefined) {
+        recordDue = sleep(Math.max(0, recordEveryMs - (performance.now() - lastRecord))).then(() => {
+          recordDue = undefined;
+        });
       }
-      const waveDone = next.wave === 0 && this.#catalog.rollouts.nextPending(id, 1)?.wave !== 0;
-      if (waveDone && strategy.pause_after_canary && strategy.canary > 0) {
-        this.#setState(id, 'PAUSED', 'canary wave done');
-        return;
+      await Promise.race(recordDue === undefined ? running : [...running, recordDue]);
+      // A failure is recorded at once, so the budget is checked against what the catalog shows.
+      const failure = unrecorded.some((result) => result.outcome === 'failed');
+      if (failure || unrecorded.length >= recordEvery || performance.now() - lastRecord >= recordEveryMs) recordSettled();
+      if (failed > strategy.max_failures && !stopping) {
+        this.#setState(id, 'PAUSED', `${failed} failure(s), more than max_failures ${strategy.max_failures}`);
       }
+      // Steps that settle without real waiting (instances gone, say) must not keep the event loop to themselves.
       if (performance.now() - sliceStart > sliceMs) {
         await nextTurn();
         sliceStart = performance.now();

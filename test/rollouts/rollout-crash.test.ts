@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { repoRoot, spawnServer, tempDir, type SpawnedServer } from '../helpers/servers.js';
+import Database from 'libsql';
+import { filesUnder, repoRoot, spawnServer, tempDir, type SpawnedServer } from '../helpers/servers.js';
 
 const baseMigration = path.join(repoRoot, 'test/fixtures/fleet-migrations/0001_create_items.sql');
 
@@ -127,4 +128,65 @@ test('kill -9 in the middle of a rollback: a restart resumes it and every instan
     }
   }
   await stop(third);
+});
+
+/** Waits until the rollout leaves RUNNING and returns its view. */
+async function settle(server: SpawnedServer, id: string): Promise<any> {
+  for (let poll = 0; poll < 4000; poll++) {
+    const view = (await server.gql(`{ rollout(id: "${id}") { state counts { total done failed skipped remaining } failures { instance_id code message } } }`)).data!['rollout'];
+    if (view.state !== 'RUNNING') return view;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`rollout ${id} still running`);
+}
+
+test('kill -9 after instances migrated but before the rollout recorded them: the restart recognises them from their files, and a rollback restores them from their snapshots', async (t) => {
+  const { migrationsDir, args, ids } = await fleetAtVersion1(t, 'unrecorded', 120, (i) => `{id: 1, n: ${i}, s: "original"}`);
+  const dataDir = args[args.indexOf('--data') + 1]!;
+  fs.writeFileSync(path.join(migrationsDir, '0002_rewrite.sql'), "ALTER TABLE items ADD COLUMN note TEXT;\nUPDATE items SET s = 'rewritten', note = 'v2';\n");
+
+  // The process kills itself the first time the rollout is about to record settled instances.
+  const crashing = await spawnServer(t, { args, env: { FLEETQL_CRASH_AT: 'rollout:recording', FLEETQL_MIGRATION_THREADS: '2' } });
+  const id = (await crashing.gql(`mutation { start_rollout(target_version: 2, strategy: {canary: 0, batch_size: 1000, concurrency: 8}) { id } }`)).data!['start_rollout'].id as string;
+  assert.equal((await crashing.exited).signal, 'SIGKILL');
+
+  // On disk now: some files at version 2, and a catalog that has recorded none of them.
+  // Opened as the restart would open them (a killed migration's hot journal is rolled back).
+  const catalog = new Database(path.join(dataDir, 'catalog.db'));
+  const recorded = catalog.prepare(`SELECT count(*) AS n FROM rollout_instances WHERE rollout_id = ? AND state != 'pending'`).get([Number(id)]) as { n: number };
+  const atVersion2 = catalog.prepare(`SELECT count(*) AS n FROM instances WHERE schema_version = 2`).get() as { n: number };
+  catalog.close();
+  let migratedFiles = 0;
+  for (const file of filesUnder(path.join(dataDir, 'instances')).filter((name) => name.endsWith('.db'))) {
+    const db = new Database(path.join(dataDir, 'instances', file));
+    const { version } = db.prepare('SELECT max(version) AS version FROM _fleetql_migrations').get() as { version: number };
+    db.close();
+    if (version === 2) migratedFiles += 1;
+  }
+  t.diagnostic(`killed with ${migratedFiles} instance file(s) migrated and none recorded`);
+  assert.deepEqual({ recorded: recorded.n, atVersion2: atVersion2.n }, { recorded: 0, atVersion2: 0 });
+  assert.ok(migratedFiles > 0 && migratedFiles < ids.length, `the kill landed between migrating and recording (${migratedFiles} migrated)`);
+
+  const restarted = await spawnServer(t, { args, env: { FLEETQL_MIGRATION_THREADS: '2' } });
+  const forward = await settle(restarted, id);
+  assert.equal(forward.state, 'COMPLETED', JSON.stringify(forward.failures?.slice(0, 3)));
+  assert.deepEqual(forward.counts, { total: 120, done: 120, failed: 0, skipped: 0, remaining: 0 });
+
+  // The instances migrated before the kill took their snapshot before migrating: a rollback finds every one.
+  const rollback = (await restarted.gql(`mutation { rollback_rollout(id: "${id}") { id } }`)).data!['rollback_rollout'].id as string;
+  const back = await settle(restarted, rollback);
+  assert.equal(back.state, 'COMPLETED', JSON.stringify(back.failures?.slice(0, 3)));
+  assert.deepEqual(back.counts, { total: 120, done: 120, failed: 0, skipped: 0, remaining: 0 });
+  for (let i = 0; i < ids.length; i += 60) {
+    const query = ids
+      .slice(i, i + 60)
+      .map((instanceId, j) => `i${j}: instance(id: "${instanceId}") { schema_version migrations_applied { version } items { s note } }`)
+      .join('\n');
+    const result = await restarted.gql(`{ ${query} }`);
+    assert.equal(result.errors, undefined, JSON.stringify(result.errors?.slice(0, 2)));
+    for (const instance of Object.values(result.data!)) {
+      assert.deepEqual(instance, { schema_version: 1, migrations_applied: [{ version: 1 }], items: [{ s: 'original', note: null }] });
+    }
+  }
+  await stop(restarted);
 });

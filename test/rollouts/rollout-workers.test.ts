@@ -93,3 +93,41 @@ test('with no migration workers (FLEETQL_MIGRATION_THREADS=0) rollouts, failures
   const applied = await ok(server, `{ instance(id: "inst-1") { migrations_applied { version } } }`);
   assert.deepEqual(applied['instance'].migrations_applied, [{ version: 1 }]);
 });
+
+test('a slow instance holds only its own slot: the others keep migrating on the other thread, and their progress is recorded meanwhile', async (t) => {
+  const dir = migrationsAtV1(t);
+  const first = await startServer(t, { migrationsDir: dir });
+  const quick = Array.from({ length: 29 }, (_, i) => `b-${String(i).padStart(3, '0')}`);
+  // Sorted first, so the slow instance is taken in the first step with a quick one beside it.
+  await ok(first, `mutation { s: create_instance(id: "a-slow") { id } si: insert_items(instance_id: "a-slow", objects: [{id: 1, n: 5000000}]) { affected_rows }
+    ${quick.map((id, i) => `c${i}: create_instance(id: "${id}") { id } i${i}: insert_items(instance_id: "${id}", objects: [{id: 1, n: 1}]) { affected_rows }`).join('\n')} }`);
+  await first.close();
+  // Slow only where an item says so: the burn counts up to the instance's largest n.
+  fs.writeFileSync(
+    path.join(dir, '0002_slow_for_one.sql'),
+    `ALTER TABLE items ADD COLUMN note TEXT NOT NULL DEFAULT 'migrated';
+CREATE TABLE burn AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < (SELECT max(n) FROM items)) SELECT sum(x) AS total FROM c;
+DROP TABLE burn;
+`,
+  );
+
+  const server = await startServer(t, { migrationsDir: dir, dataDir: first.dataDir, migrationThreads: 2 });
+  const started = await ok(server, `mutation { start_rollout(target_version: 2, strategy: {canary: 0, batch_size: 100, concurrency: 2}) { id } }`);
+  const rolloutId = Number(started['start_rollout'].id);
+  const rollouts = server.fleetql.rollouts();
+  // The catalog moves an instance's version when its result is recorded.
+  const instances = server.fleetql.instances();
+  let recordedWhileSlow = 0;
+  while (rollouts.view(rolloutId).state === 'RUNNING') {
+    const { counts } = rollouts.view(rolloutId);
+    if (instances.get('a-slow').schema_version === 1) recordedWhileSlow = Math.max(recordedWhileSlow, counts.done);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  t.diagnostic(`quick instances recorded while the slow one was migrating: ${recordedWhileSlow} of ${quick.length}`);
+  const done = await rollouts.settled(rolloutId);
+  assert.equal(done.state, 'COMPLETED', JSON.stringify(done.failures));
+  assert.deepEqual(done.counts, { total: 30, done: 30, failed: 0, skipped: 0, remaining: 0 });
+  assert.ok(recordedWhileSlow >= 10, `quick instances were migrated and recorded while the slow one was still migrating (${recordedWhileSlow})`);
+  const slow = await ok(server, `{ instance(id: "a-slow") { schema_version items { note } } }`);
+  assert.deepEqual(slow['instance'], { schema_version: 2, items: [{ note: 'migrated' }] });
+});
