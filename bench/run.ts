@@ -17,7 +17,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { catalogOnlyOf, copyOfFleet, demoMigrationsDir, fleetOf, repoRoot, type Fleet } from './lib/fleet.js';
 import { alternating, gql, median, readLoad, timed, type LoadResult } from './lib/load.js';
-import { startBaseline, startFleetql, runRaw, type ServerProcess } from './lib/processes.js';
+import { buildFleetql, startBaseline, startFleetql, runRaw, type ServerProcess } from './lib/processes.js';
 import { aggregateOf, fleetAggregate, fleetTop20, singleRead, top20Of } from './lib/queries.js';
 
 const { values: args } = parseArgs({
@@ -264,34 +264,40 @@ async function rollout(fleet: Fleet): Promise<void> {
   const migrationsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleetql-bench-migrations-'));
   for (const file of fs.readdirSync(demoMigrationsDir)) fs.copyFileSync(path.join(demoMigrationsDir, file), path.join(migrationsDir, file));
   fs.writeFileSync(path.join(migrationsDir, '0003_add_note.sql'), migrationSql);
+  // fleetql as it runs by default (a durable snapshot of every instance first, for a rollback) and
+  // with strategy snapshots: false (no rollback possible: the raw loop's guarantee).
   const fleetqlRate: number[] = [];
+  const unsnappedRate: number[] = [];
   const rawRate: number[] = [];
+  const fleetqlSide = (snapshots: boolean, rates: number[]) => async () => {
+    const copy = copyOfFleet(fleet);
+    const server = await startFleetql(copy.dataDir, { migrationsDir, env: settings.rolloutThreads === undefined ? {} : { FLEETQL_MIGRATION_THREADS: settings.rolloutThreads } });
+    try {
+      const started = performance.now();
+      const options = [...(settings.rolloutConcurrency === undefined ? [] : [`concurrency: ${Number(settings.rolloutConcurrency)}`]), ...(snapshots ? [] : ['snapshots: false'])];
+      const strategy = options.length === 0 ? '' : `, strategy: { ${options.join(', ')} }`;
+      const body = await gql(server.url, `mutation { start_rollout(target_version: 3${strategy}) { id } }`);
+      const id = body.data.start_rollout.id as string;
+      for (;;) {
+        const view = (await gql(server.url, `{ rollout(id: "${id}") { state counts { total done failed } } }`)).data.rollout;
+        if (view.state === 'COMPLETED') {
+          if (view.counts.done !== fleet.size) throw new Error(`rollout moved ${view.counts.done} of ${fleet.size}`);
+          break;
+        }
+        if (view.state !== 'RUNNING' && view.state !== 'PENDING') throw new Error(`rollout ended ${view.state}: ${JSON.stringify(view)}`);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      rates.push(fleet.size / ((performance.now() - started) / 1000));
+    } finally {
+      await server.stop();
+      copy.remove();
+    }
+  };
   try {
     for (let round = 0; round < rounds; round++) {
       await alternating(round, [
-        async () => {
-          const copy = copyOfFleet(fleet);
-          const server = await startFleetql(copy.dataDir, { migrationsDir, env: settings.rolloutThreads === undefined ? {} : { FLEETQL_MIGRATION_THREADS: settings.rolloutThreads } });
-          try {
-            const started = performance.now();
-            const strategy = settings.rolloutConcurrency === undefined ? '' : `, strategy: { concurrency: ${Number(settings.rolloutConcurrency)} }`;
-            const body = await gql(server.url, `mutation { start_rollout(target_version: 3${strategy}) { id } }`);
-            const id = body.data.start_rollout.id as string;
-            for (;;) {
-              const view = (await gql(server.url, `{ rollout(id: "${id}") { state counts { total done failed } } }`)).data.rollout;
-              if (view.state === 'COMPLETED') {
-                if (view.counts.done !== fleet.size) throw new Error(`rollout moved ${view.counts.done} of ${fleet.size}`);
-                break;
-              }
-              if (view.state !== 'RUNNING' && view.state !== 'PENDING') throw new Error(`rollout ended ${view.state}: ${JSON.stringify(view)}`);
-              await new Promise((resolve) => setTimeout(resolve, 25));
-            }
-            fleetqlRate.push(fleet.size / ((performance.now() - started) / 1000));
-          } finally {
-            await server.stop();
-            copy.remove();
-          }
-        },
+        fleetqlSide(true, fleetqlRate),
+        fleetqlSide(false, unsnappedRate),
         async () => {
           const copy = copyOfFleet(fleet);
           try {
@@ -310,6 +316,10 @@ async function rollout(fleet: Fleet): Promise<void> {
     value: median(fleetqlRate.map((r, i) => r / rawRate[i]!)),
     of: 'raw',
     target: ['≥', 0.7],
+  });
+  add('5', `the same without snapshots (strategy snapshots: false, no rollback: the raw loop's guarantee)`, { fleetql: f1(median(unsnappedRate)), raw: f1(median(rawRate)) }, {
+    value: median(unsnappedRate.map((r, i) => r / rawRate[i]!)),
+    of: 'raw',
   });
 }
 
@@ -437,6 +447,7 @@ function writeResults(report: string): void {
 }
 
 async function main(): Promise<void> {
+  buildFleetql(log);
   const largest = Math.max(...settings.sizes);
   for (const size of settings.sizes) {
     log(`fleet of ${size} instances`);

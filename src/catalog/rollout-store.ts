@@ -21,6 +21,11 @@ export interface RolloutStrategy {
   readonly max_failures: number;
   /** Pause once the canary wave is done, for a human to look. */
   readonly pause_after_canary: boolean;
+  /**
+   * Keep a durable copy of each instance before migrating it, so the rollout can be rolled back.
+   * Without, each instance costs a file copy and two fsyncs less, and a rollback is refused.
+   */
+  readonly snapshots: boolean;
 }
 
 export type RolloutKind = 'forward' | 'rollback';
@@ -129,7 +134,8 @@ function toRecord(row: RolloutRow): RolloutRecord {
     force: Number(row.force) === 1,
     target_version: Number(row.target_version),
     filter: JSON.parse(row.filter) as unknown,
-    strategy: JSON.parse(row.strategy) as RolloutStrategy,
+    // Rollouts recorded before `snapshots` existed kept snapshots.
+    strategy: { snapshots: true, ...(JSON.parse(row.strategy) as Partial<RolloutStrategy>) } as RolloutStrategy,
   });
 }
 

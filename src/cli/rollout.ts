@@ -7,7 +7,7 @@ export const rolloutHelp = `Usage: fleetql rollout <command> [options]
 ${connectionHelp}
 
   start --target <version> [--where <json>] [--canary n] [--batch-size n]
-        [--concurrency n] [--max-failures n] [--pause-after-canary] [--watch]
+        [--concurrency n] [--max-failures n] [--pause-after-canary] [--no-snapshots] [--watch]
   status <id> [--watch]
   pause <id> | resume <id> [--watch] | abort <id>
 
@@ -89,6 +89,7 @@ export async function rolloutCommand(argv: string[], env: NodeJS.ProcessEnv): Pr
       concurrency: { type: 'string' },
       'max-failures': { type: 'string' },
       'pause-after-canary': { type: 'boolean' },
+      'no-snapshots': { type: 'boolean' },
       watch: { type: 'boolean' },
     },
   });
@@ -110,6 +111,7 @@ export async function rolloutCommand(argv: string[], env: NodeJS.ProcessEnv): Pr
           concurrency: integer('concurrency', values.concurrency),
           max_failures: integer('max-failures', values['max-failures']),
           pause_after_canary: values['pause-after-canary'],
+          ...(values['no-snapshots'] === true ? { snapshots: false } : {}),
         }).filter(([, v]) => v !== undefined),
       );
       let where: unknown;

@@ -6,7 +6,7 @@ import { crashPoint, type InstanceService } from '../instances/index.js';
 import type { Logger } from '../logger.js';
 
 /** What a client may give for a strategy; missing fields take these defaults. */
-export const defaultStrategy: RolloutStrategy = { canary: 1, batch_size: 100, concurrency: 4, max_failures: 0, pause_after_canary: false };
+export const defaultStrategy: RolloutStrategy = { canary: 1, batch_size: 100, concurrency: 4, max_failures: 0, pause_after_canary: false, snapshots: true };
 
 export interface RolloutView extends RolloutRecord {
   readonly counts: RolloutCounts;
@@ -38,6 +38,9 @@ function validStrategy(input: Partial<Record<keyof RolloutStrategy, unknown>> | 
   check('batch_size', 1, 100_000);
   check('concurrency', 1, 64);
   check('max_failures', 0, 1_000_000);
+  for (const name of ['pause_after_canary', 'snapshots'] as const) {
+    if (typeof strategy[name] !== 'boolean') throw new FleetqlError('INVALID_ARGUMENT', `strategy.${name} must be true or false`);
+  }
   return strategy;
 }
 
@@ -147,6 +150,9 @@ export class RolloutService {
   async rollback(parentId: number, force: boolean): Promise<RolloutView> {
     const parent = this.view(parentId);
     if (parent.kind !== 'forward') throw new FleetqlError('INVALID_ARGUMENT', `rollout ${parentId} is itself a rollback`);
+    if (!parent.strategy.snapshots) {
+      throw new FleetqlError('SNAPSHOT_MISSING', `rollout ${parentId} ran without snapshots (strategy.snapshots: false): there is nothing to roll its instances back to`);
+    }
     if (parent.state !== 'COMPLETED' && parent.state !== 'ABORTED') await this.abort(parentId);
     for (const previous of this.#catalog.rollouts.activeRollbacksOf(parentId)) await this.abort(previous);
     const items = this.#catalog.rollouts.rollbackItems(parentId);
@@ -283,7 +289,7 @@ export class RolloutService {
       if (stopping) queue = [];
       else {
         for (let item; running.size < strategy.concurrency && (item = nextItem(strategy.concurrency)) !== undefined; ) {
-          const step = kind === 'rollback' ? this.#rollBackOne(record, item) : this.#migrateOne(id, record.target_version, item.instance_id);
+          const step = kind === 'rollback' ? this.#rollBackOne(record, item) : this.#migrateOne(id, record.target_version, item.instance_id, strategy.snapshots);
           taken.add(item.instance_id);
           const settled: Promise<void> = step.then((result) => {
             running.delete(settled);
@@ -335,9 +341,9 @@ export class RolloutService {
     }
   }
 
-  #migrateOne(id: number, target: number, instanceId: string): Promise<RolloutResult> {
+  #migrateOne(id: number, target: number, instanceId: string, snapshot: boolean): Promise<RolloutResult> {
     return this.#attempt(id, instanceId, async () => {
-      const { to, changeCounter } = await this.#instances.migrate(instanceId, target, { snapshotOf: id });
+      const { to, changeCounter } = await this.#instances.migrate(instanceId, target, snapshot ? { snapshotOf: id } : {});
       return { version: to, change_counter: changeCounter };
     });
   }

@@ -25,6 +25,7 @@ export function registerRolloutTypes(builder: Builder, InstancesBoolExp: AnyRef)
       concurrency: t.exposeInt('concurrency'),
       max_failures: t.exposeInt('max_failures'),
       pause_after_canary: t.exposeBoolean('pause_after_canary'),
+      snapshots: t.exposeBoolean('snapshots'),
     }),
   });
 
@@ -36,6 +37,9 @@ export function registerRolloutTypes(builder: Builder, InstancesBoolExp: AnyRef)
       concurrency: t.int({ description: 'Instances in flight at once (default 4, at most 64): as one settles the next of its wave starts. Their file work runs on the migration worker threads (FLEETQL_MIGRATION_THREADS), requests served meanwhile.' }),
       max_failures: t.int({ description: 'Failures tolerated before the rollout pauses itself (default 0).' }),
       pause_after_canary: t.boolean({ description: 'Pause after the canary wave (default false).' }),
+      snapshots: t.boolean({
+        description: 'Keep a durable copy of each instance before migrating it, so the rollout can be rolled back (default true). false: a file copy and two fsyncs less per instance, and rollback_rollout answers SNAPSHOT_MISSING.',
+      }),
     }),
   });
 

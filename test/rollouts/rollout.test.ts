@@ -242,3 +242,30 @@ test('lazy mode migrates an instance behind head on first access, before serving
   const write = await server.gql(`mutation { insert_items(instance_id: "lazy-b", objects: [{id: 2, note: "new column"}]) { returning { note } } }`);
   assert.deepEqual(write.data!['insert_items'].returning, [{ note: 'new column' }], 'a write needing the new column migrates first too');
 });
+
+test('strategy.snapshots false: no snapshot is kept, the rollout completes, and a rollback is refused without changing anything', async (t) => {
+  const { dir, add } = migrations(t);
+  const first = await startServer(t, { migrationsDir: dir });
+  const ids = Array.from({ length: 12 }, (_, i) => `ns-${String(i).padStart(2, '0')}`);
+  await createFleet(first, ids, (_id, i) => `{id: 1, n: ${i}, s: "x"}`);
+  await first.close();
+  add('0002_note.sql', "ALTER TABLE items ADD COLUMN note TEXT NOT NULL DEFAULT 'v2';\nCREATE INDEX items_note ON items (note);\n");
+  const server = await startServer(t, { migrationsDir: dir, dataDir: first.dataDir });
+
+  const started = await server.gql(`mutation { start_rollout(target_version: 2, strategy: {canary: 2, batch_size: 5, snapshots: false}) { id strategy { snapshots concurrency } } }`);
+  assert.equal(started.errors, undefined, JSON.stringify(started.errors));
+  assert.deepEqual(started.data!['start_rollout'].strategy, { snapshots: false, concurrency: 4 });
+  const id = started.data!['start_rollout'].id as string;
+  const done = await waitWhileRunning(server, id);
+  assert.equal(done.state, 'COMPLETED');
+  assert.deepEqual(done.counts, { total: 12, done: 12, failed: 0, skipped: 0, remaining: 0 });
+  assert.equal(fs.existsSync(path.join(server.dataDir, 'snapshots', `rollout-${id}`)), false, 'no snapshot directory for this rollout');
+
+  const refused = await server.gql(`mutation { rollback_rollout(id: "${id}") { id } }`);
+  assert.equal(refused.errors?.[0]?.extensions?.['code'], 'SNAPSHOT_MISSING');
+  assert.match(refused.errors![0]!.message, /without snapshots/);
+  const after = await server.gql(`{ rollouts { id kind state } instances_aggregate(where: {schema_version: {_eq: 2}}) { aggregate { count } } instance(id: "ns-03") { items { n note } } }`);
+  assert.deepEqual(after.data!['rollouts'], [{ id, kind: 'FORWARD', state: 'COMPLETED' }], 'no rollback rollout was created');
+  assert.equal(after.data!['instances_aggregate'].aggregate.count, 12);
+  assert.deepEqual(after.data!['instance'].items, [{ n: 3, note: 'v2' }]);
+});
