@@ -109,12 +109,17 @@ test('instances answering out of order (later ids first) meet a bound from a lat
     select: (query) => view.select(query),
   };
   const { model } = schemaForMigrations(loadMigrations(migrationsDir));
-  const fleet = new FleetService(new DataService(model, reversed), reversed, { concurrencyDefault: 64, concurrencyMax: 64, instanceTimeoutMs: 60_000, deadlineMs: 60_000, maxCost: 10_000 });
+  // Pages of 4 catalog records: 14 instances are listed in 4 statements.
+  const fleet = new FleetService(new DataService(model, reversed), reversed, { concurrencyDefault: 64, concurrencyMax: 64, instanceTimeoutMs: 60_000, deadlineMs: 60_000, maxCost: 10_000, selectPage: 4 });
+  const paged = await fleet.select({}, 1);
+  assert.deepEqual(paged.targets, [...new Set(items.map((item) => item.instance))].sort(), 'every instance once, in id order, across pages');
+  const redOnly = await fleet.select({ where: { id: { _in: ['tie-01', 'tie-05', 'tie-09', 'tie-12', 'tie-13'] } } }, 1);
+  assert.deepEqual(redOnly.targets, ['tie-01', 'tie-05', 'tie-09', 'tie-12', 'tie-13'], 'a filter and the pages together');
   const table = model.table('items')!;
   for (const terms of orders) {
     const expected = expectedOrder(items, terms).map((item) => `${item.instance}/${item.id}`);
     for (const limit of [1, 4, 10]) {
-      const scope = fleet.select({}, 1);
+      const scope = await fleet.select({}, 1);
       const answer = await fleet.list(scope, table, { order_by: terms.map(([column, direction]) => ({ [column]: direction })), limit });
       assert.deepEqual(answer.failures, []);
       const got = answer.value.map((row: Row) => `${row.instanceId}/${String(row.get('id'))}`);
