@@ -1,5 +1,5 @@
-import { FleetqlError } from '../errors.js';
 import type { InstanceRecord } from '../catalog/index.js';
+import { FleetqlError } from '../errors.js';
 import type { InstanceAccess } from '../instances/index.js';
 import {
   decodeCursor,

@@ -33,108 +33,75 @@ function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
 /**
  * Runs `task` on every target and returns one outcome per target, in target order; it never throws
  * for an instance's failure. A task answers at once (a warm handle: the driver is synchronous) or
- * with a promise; the first kind runs back to back, the second with at most `concurrency` in
- * flight. Either way the loop yields to the event loop every few milliseconds, so a fan-out over
- * thousands of instances does not stall single-instance requests. Per-instance time is measured
- * around the task (a synchronous statement cannot be interrupted from the same thread), and
- * instances not started before the deadline are not started at all. `onAnswer` is told each
- * answer that counts (not timed out), as soon as it is known: a merge can tighten what later
- * instances are asked for.
+ * with a promise; `concurrency` workers take targets in turn, and a worker whose task answered at
+ * once goes on without a promise in between. The workers yield to the event loop together every
+ * few milliseconds (one slice per turn of the loop, whoever uses it), so a fan-out over thousands
+ * of instances does not stall single-instance requests. Per-instance time is measured around the
+ * task (a synchronous statement cannot be interrupted from the same thread), and instances not
+ * started before the deadline are not started at all. `onAnswer` is told each answer that counts
+ * (not timed out), as soon as it is known: a merge can tighten what later instances are asked for.
  */
-export function fanOut<T>(
+export async function fanOut<T>(
   targets: readonly string[],
   options: FanOutOptions,
   task: (instanceId: string, index: number) => T | Promise<T>,
   onAnswer?: (value: T, index: number) => void,
 ): Promise<InstanceOutcome<T>[]> {
   const outcomes: InstanceOutcome<T>[] = new Array(targets.length);
-  const concurrency = Math.max(1, options.concurrency);
   let next = 0;
-  let inFlight = 0;
-  let done = 0;
   let sliceStart = performance.now();
-  let turnPending = false;
-  let resolveAll!: (outcomes: InstanceOutcome<T>[]) => void;
-  const all = new Promise<InstanceOutcome<T>[]>((resolve) => (resolveAll = resolve));
-
-  const answered = (index: number, started: number, value: T): void => {
-    const instanceId = targets[index]!;
-    const elapsed = performance.now() - started;
-    if (elapsed > options.instanceTimeoutMs) {
-      outcomes[index] = { instanceId, ok: false, error: new FleetqlError('INSTANCE_TIMEOUT', `instance "${instanceId}" took ${Math.round(elapsed)} ms, more than ${options.instanceTimeoutMs} ms`, { extensions: { instance_id: instanceId } }) };
-    } else {
-      outcomes[index] = { instanceId, ok: true, value };
-      onAnswer?.(value, index);
-    }
-  };
-  const failed = (index: number, error: unknown): void => {
-    const instanceId = targets[index]!;
-    outcomes[index] = { instanceId, ok: false, error: asInstanceError(instanceId, error) };
-  };
-
-  const start = (index: number): void => {
-    const instanceId = targets[index]!;
-    const started = performance.now();
-    if (started > options.deadline) {
-      outcomes[index] = { instanceId, ok: false, error: new FleetqlError('INSTANCE_TIMEOUT', `instance "${instanceId}" was not reached before the query's deadline`, { extensions: { instance_id: instanceId } }) };
-      done += 1;
-      return;
-    }
-    let result: T | Promise<T>;
-    try {
-      result = task(instanceId, index);
-    } catch (error) {
-      failed(index, error);
-      done += 1;
-      return;
-    }
-    if (!isPromise(result)) {
-      answered(index, started, result);
-      done += 1;
-      return;
-    }
-    inFlight += 1;
-    const settled = (): void => {
-      inFlight -= 1;
-      done += 1;
-      // Carries on in the current slice, or leaves it to the next turn already asked for.
-      if (!turnPending) pump();
-    };
-    result.then(
-      (value) => {
-        try {
-          answered(index, started, value);
-        } finally {
-          settled();
-        }
-      },
-      (error: unknown) => {
-        failed(index, error);
-        settled();
-      },
+  // One shared wait per turn: the slice restarts once, and every worker waits for the same turn.
+  let turn: Promise<void> | undefined;
+  const nextTurn = (): Promise<void> =>
+    (turn ??= new Promise<void>((resolve) =>
+      setImmediate(() => {
+        turn = undefined;
+        sliceStart = performance.now();
+        resolve();
+      }),
+    ));
+  // A worker whose last task went the async way (a cold open) yields on its own, as every worker
+  // did before the synchronous path: measured on 10,000 cold instances, sharing the turn there
+  // made the fan-out 1.5-2 times slower (cause not found); warm fan-outs share it, for latency.
+  const ownTurn = (): Promise<void> =>
+    new Promise<void>((resolve) =>
+      setImmediate(() => {
+        sliceStart = performance.now();
+        resolve();
+      }),
     );
-  };
-
-  // Starts tasks until `concurrency` are in flight, every target is started or the slice is used up.
-  const pump = (): void => {
-    while (next < targets.length && inFlight < concurrency) {
+  const worker = async () => {
+    let wentAsync = false;
+    while (next < targets.length) {
       if (performance.now() - sliceStart > sliceMs) {
-        nextTurn();
-        return;
+        await (wentAsync ? ownTurn() : nextTurn());
+        wentAsync = false;
+        continue;
       }
-      start(next++);
+      const index = next++;
+      const instanceId = targets[index]!;
+      const started = performance.now();
+      if (started > options.deadline) {
+        outcomes[index] = { instanceId, ok: false, error: new FleetqlError('INSTANCE_TIMEOUT', `instance "${instanceId}" was not reached before the query's deadline`, { extensions: { instance_id: instanceId } }) };
+        continue;
+      }
+      try {
+        wentAsync = false;
+        const result = task(instanceId, index);
+        wentAsync = isPromise(result);
+        const value = isPromise(result) ? await result : result;
+        const elapsed = performance.now() - started;
+        if (elapsed > options.instanceTimeoutMs) {
+          outcomes[index] = { instanceId, ok: false, error: new FleetqlError('INSTANCE_TIMEOUT', `instance "${instanceId}" took ${Math.round(elapsed)} ms, more than ${options.instanceTimeoutMs} ms`, { extensions: { instance_id: instanceId } }) };
+        } else {
+          outcomes[index] = { instanceId, ok: true, value };
+          onAnswer?.(value, index);
+        }
+      } catch (error) {
+        outcomes[index] = { instanceId, ok: false, error: asInstanceError(instanceId, error) };
+      }
     }
-    if (done === targets.length) resolveAll(outcomes);
   };
-  const nextTurn = (): void => {
-    turnPending = true;
-    setImmediate(() => {
-      turnPending = false;
-      sliceStart = performance.now();
-      pump();
-    });
-  };
-
-  pump();
-  return all;
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, targets.length)) }, worker));
+  return outcomes;
 }
