@@ -92,7 +92,8 @@ async function start(args: string[], env: Record<string, string>, ready: RegExp,
 /**
  * `fleetql serve` over `dataDir`. The handle cache gets a budget that holds a whole 10,000-instance
  * fleet open (one descriptor each under the default rollback journal), so "warm" means warm;
- * the fleet deadline is raised so a cold 10,000-instance fan-out on a busy machine is not cut short.
+ * the fleet deadline and the request deadline are raised so a cold 10,000-instance fan-out on a
+ * busy machine is not cut short.
  */
 export function startFleetql(dataDir: string, options: { migrationsDir?: string; env?: Record<string, string> } = {}): Promise<ServerProcess> {
   buildFleetql(() => undefined);
@@ -101,6 +102,7 @@ export function startFleetql(dataDir: string, options: { migrationsDir?: string;
     {
       FLEETQL_MAX_OPEN_DESCRIPTORS: '16000',
       FLEETQL_FLEET_DEADLINE_MS: '600000',
+      FLEETQL_REQUEST_TIMEOUT_MS: '600000',
       FLEETQL_FLEET_INSTANCE_TIMEOUT_MS: '60000',
       FLEETQL_FLEET_MAX_COST: '10000000',
       FLEETQL_LOG_LEVEL: 'warn',

@@ -60,15 +60,6 @@ const catalogSchema: readonly string[] = [
   `CREATE INDEX instances_state_version ON instances (state, schema_version);`,
 ];
 
-interface InstanceRow {
-  id: string;
-  labels: string;
-  state: InstanceState;
-  schema_version: number;
-  created_at: string;
-  updated_at: string;
-}
-
 interface OperationRow {
   id: number;
   kind: OperationKind;
@@ -84,8 +75,33 @@ export const externalCheckMs = 50;
 
 const instanceColumns = 'instances.id, instances.labels, instances.state, instances.schema_version, instances.created_at, instances.updated_at';
 
-function toRecord(row: InstanceRow): InstanceRecord {
-  return Object.freeze({ ...row, labels: Object.freeze(JSON.parse(row.labels) as Labels) });
+/**
+ * Parsed label sets by their canonical text: a fleet selection lists thousands of records, most
+ * sharing a few label sets, and the parsed sets are frozen, so one object serves them all.
+ * Bounded: dropped whole when it grows past a large fleet's worth.
+ */
+const parsedLabels = new Map<string, Labels>();
+
+function labelsOf(text: string): Labels {
+  let labels = parsedLabels.get(text);
+  if (labels === undefined) {
+    if (parsedLabels.size >= 100_000) parsedLabels.clear();
+    labels = Object.freeze(JSON.parse(text) as Labels);
+    parsedLabels.set(text, labels);
+  }
+  return labels;
+}
+
+/** A record from a raw row of `instanceColumns` (arrays: no per-row object from the driver). */
+function toRecord(row: unknown[]): InstanceRecord {
+  return Object.freeze({
+    id: row[0] as string,
+    labels: labelsOf(row[1] as string),
+    state: row[2] as InstanceState,
+    schema_version: Number(row[3]),
+    created_at: row[4] as string,
+    updated_at: row[5] as string,
+  });
 }
 
 function toOperation(row: OperationRow): Operation {
@@ -154,7 +170,7 @@ export class LibsqlCatalog implements Catalog {
   getInstance(id: string): InstanceRecord | undefined {
     this.#validateRecords();
     if (this.#records.has(id)) return this.#records.get(id);
-    const row = this.#db.get<InstanceRow>(`SELECT ${instanceColumns} FROM instances WHERE id = ?`, [id]);
+    const row = this.#db.row(`SELECT ${instanceColumns} FROM instances WHERE id = ?`, [id]);
     const record = row === undefined ? undefined : toRecord(row);
     // Inside a transaction a row may not be committed yet: only settled reads are kept.
     if (!this.#db.inTransaction) {
@@ -191,7 +207,7 @@ export class LibsqlCatalog implements Catalog {
     const where = this.#where(query.where, params);
     params.push(query.limit ?? -1, query.offset ?? 0);
     return this.#db
-      .all<InstanceRow>(`SELECT ${instanceColumns} FROM instances WHERE ${where} ORDER BY ${compileInstanceOrder(query.orderBy)} LIMIT ? OFFSET ?`, params)
+      .rows(`SELECT ${instanceColumns} FROM instances WHERE ${where} ORDER BY ${compileInstanceOrder(query.orderBy)} LIMIT ? OFFSET ?`, params)
       .map(toRecord);
   }
 

@@ -1,3 +1,4 @@
+import type { InstanceRecord } from '../catalog/index.js';
 import { FleetqlError } from '../errors.js';
 import type { InstanceAccess } from '../instances/index.js';
 import {
@@ -105,6 +106,8 @@ function translateWriteError(error: unknown): never {
 export class DataService {
   readonly model: DataModel;
   readonly #instances: InstanceAccess;
+  /** One scope per table and schema version, so a fan-out can key its compiled statements by it. */
+  readonly #scopes = new Map<TableModel, Map<number, TableScope>>();
 
   /** `instances` is the requesting principal's view (ScopedInstances): it decides what may be read or written. */
   constructor(model: DataModel, instances: InstanceAccess) {
@@ -123,22 +126,36 @@ export class DataService {
     return table;
   }
 
-  /** Runs `fn` with the instance's handle and the table as that instance has it (the fleet's entry). */
-  withTable<T>(instanceId: string, table: TableModel, fn: (db: SqliteDatabase, scope: TableScope) => T): Promise<T> {
-    return this.#on(instanceId, table, fn);
+  /**
+   * Runs `fn` with the instance's handle and the table as that instance has it, for one instance
+   * of a fleet's selection: the value at once when the instance layer could run it synchronously
+   * on a warm handle, else a promise (see `InstanceAccess.readSelected`).
+   */
+  readTable<T>(record: InstanceRecord, mark: number, table: TableModel, fn: (db: SqliteDatabase, scope: TableScope) => T): T | Promise<T> {
+    return this.#instances.readSelected(record, mark, (db, current) => this.#inScope(db, current, table, fn));
+  }
+
+  #scope(table: TableModel, version: number): TableScope {
+    let byVersion = this.#scopes.get(table);
+    if (byVersion === undefined) this.#scopes.set(table, (byVersion = new Map()));
+    let scope = byVersion.get(version);
+    if (scope === undefined) byVersion.set(version, (scope = new TableScope(this.model, this.model.at(version), table)));
+    return scope;
+  }
+
+  #inScope<T>(db: SqliteDatabase, record: InstanceRecord, table: TableModel, fn: (db: SqliteDatabase, scope: TableScope) => T): T {
+    try {
+      return fn(db, this.#scope(table, record.schema_version));
+    } catch (error) {
+      if (error instanceof StorageError && /parser stack overflow|too large|too many|too deep/i.test(error.message)) {
+        throw new FleetqlError('QUERY_TOO_COSTLY', 'the filter is nested too deeply for SQLite', { cause: error });
+      }
+      throw error;
+    }
   }
 
   #on<T>(instanceId: string, table: TableModel, fn: (db: SqliteDatabase, scope: TableScope) => T, write = false): Promise<T> {
-    return this.#instances.withInstance(instanceId, (db, record) => {
-      try {
-        return fn(db, new TableScope(this.model, this.model.at(record.schema_version), table));
-      } catch (error) {
-        if (error instanceof StorageError && /parser stack overflow|too large|too many|too deep/i.test(error.message)) {
-          throw new FleetqlError('QUERY_TOO_COSTLY', 'the filter is nested too deeply for SQLite', { cause: error });
-        }
-        throw error;
-      }
-    }, { write });
+    return this.#instances.withInstance(instanceId, (db, record) => this.#inScope(db, record, table, fn), { write });
   }
 
   #rows(db: SqliteDatabase, scope: TableScope, instanceId: string, query: SqlText): Row[] {

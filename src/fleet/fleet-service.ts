@@ -1,6 +1,9 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { InstanceFilter, InstanceQuery, InstanceRecord } from '../catalog/index.js';
 import { Row, tupleKey, type AggregateResult, type Connection, type Coverage, type DataService, type GroupResult } from '../data/index.js';
 import { FleetqlError } from '../errors.js';
+import type { Selection } from '../instances/index.js';
+import type { SqliteDatabase } from '../storage/index.js';
 import {
   compareDirected,
   compareSqlValues,
@@ -8,6 +11,7 @@ import {
   encodeCursor,
   groupingKeys,
   keysetAfter,
+  keysetBefore,
   mergeAggregateRows,
   orderFingerprint,
   orderTerms,
@@ -26,6 +30,7 @@ import {
   type ListArgs,
   type OrderBy,
   type OrderTerm,
+  type SqlText,
   type TableModel,
   type TableScope,
 } from '../query/index.js';
@@ -39,6 +44,8 @@ export interface FleetLimits {
   deadlineMs: number;
   /** Most instances × fleet fields one fleet selection may fan out to. */
   maxCost: number;
+  /** Catalog records listed per statement when a fleet query selects its instances (default 1,000). */
+  selectPage?: number;
 }
 
 /** The kinds of fleet field, each one fan-out (an aggregate's count is a fan-out of its own). */
@@ -52,6 +59,8 @@ export interface FanOutObserver {
 /** The instances a `fleet(...)` field selected, and how to fan out over them. */
 export interface FleetScope {
   readonly targets: readonly string[];
+  /** The targets' catalog records as selected (a read's snapshot; see `InstanceAccess.readSelected`). */
+  readonly selection: Selection;
   readonly partial: boolean;
   readonly options: Omit<FanOutOptions, 'deadline'> & { deadlineMs: number };
 }
@@ -73,6 +82,23 @@ export interface FleetSelectArgs {
 /** States whose instances a fleet query asks; a quarantined one answers with its error. */
 const fannedStates = ['ACTIVE', 'QUARANTINED'];
 
+type Extra = (alias: string, params: unknown[]) => string[];
+
+/** One plan per table scope (schema version) for a whole fan-out: built once, same SQL text, so each handle's cached statement is found at once. */
+function perScope<Q>(build: (scope: TableScope) => Q): (scope: TableScope) => Q {
+  const plans = new Map<TableScope, Q>();
+  return (scope) => {
+    let plan = plans.get(scope);
+    if (plan === undefined) plans.set(scope, (plan = build(scope)));
+    return plan;
+  };
+}
+
+function both(a: Extra | undefined, b: Extra | undefined): Extra | undefined {
+  if (a === undefined || b === undefined) return a ?? b;
+  return (alias, params) => [...a(alias, params), ...b(alias, params)];
+}
+
 /**
  * Fleet queries: the catalog prunes the fleet to the instances the filter selects (no other file is
  * opened), the per-instance plan of `src/query` runs on each through a bounded fan-out, and the
@@ -81,12 +107,12 @@ const fannedStates = ['ACTIVE', 'QUARANTINED'];
  */
 export class FleetService {
   readonly #data: DataService;
-  readonly #instances: { list(query: InstanceQuery): InstanceRecord[] };
+  readonly #instances: { select(query: InstanceQuery): Selection };
   readonly #limits: FleetLimits;
   readonly #observer: FanOutObserver | undefined;
 
   /** `instances` is the requesting principal's view: its scope joins the catalog filter, so pruning still applies. */
-  constructor(data: DataService, instances: { list(query: InstanceQuery): InstanceRecord[] }, limits: FleetLimits, observer?: FanOutObserver) {
+  constructor(data: DataService, instances: { select(query: InstanceQuery): Selection }, limits: FleetLimits, observer?: FanOutObserver) {
     this.#data = data;
     this.#instances = instances;
     this.#limits = limits;
@@ -97,7 +123,7 @@ export class FleetService {
    * Picks the targets from the catalog alone and checks the cost (targets × `fields`, the fleet
    * fields the query selects) before any instance is opened.
    */
-  select(args: FleetSelectArgs, fields: number): FleetScope {
+  async select(args: FleetSelectArgs, fields: number): Promise<FleetScope> {
     const concurrency = args.concurrency ?? this.#limits.concurrencyDefault;
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > this.#limits.concurrencyMax) {
       throw new FleetqlError('INVALID_ARGUMENT', `concurrency must be from 1 to ${this.#limits.concurrencyMax}`);
@@ -107,19 +133,52 @@ export class FleetService {
       throw new FleetqlError('INVALID_ARGUMENT', `timeout_ms must be from 1 to ${this.#limits.deadlineMs} (the fleet deadline)`);
     }
     const where: InstanceFilter = { _and: [...(args.where ? [args.where] : []), { state: { _in: fannedStates } }] };
-    const targets = this.#instances.list({ where, orderBy: [{ id: 'asc' }] }).map((record) => record.id);
+    const selection = await this.#selectInPages(where);
+    const targets = selection.records.map((record) => record.id);
     const cost = targets.length * fields;
     if (cost > this.#limits.maxCost) {
       throw new FleetqlError('QUERY_TOO_COSTLY', `this fleet query would ask ${targets.length} instances for ${fields} field(s) (cost ${cost}), more than the limit ${this.#limits.maxCost}: narrow the instance filter`, {
         extensions: { cost, limit: this.#limits.maxCost, instances: targets.length },
       });
     }
-    return Object.freeze({ targets, partial: args.partial ?? true, options: { concurrency, instanceTimeoutMs: timeout, deadlineMs: this.#limits.deadlineMs } });
+    return Object.freeze({ targets, selection, partial: args.partial ?? true, options: { concurrency, instanceTimeoutMs: timeout, deadlineMs: this.#limits.deadlineMs } });
   }
 
-  async #run<T>(scope: FleetScope, field: FleetFieldKind, task: (instanceId: string) => Promise<T>): Promise<{ values: Array<{ instanceId: string; value: T }>; coverage: Coverage; failures: FleetqlError[] }> {
+  /**
+   * The catalog listing in pages by id, the event loop free between pages: listing 10,000 records
+   * in one statement holds it for 40–100 ms (the driver builds every row), longer than a fan-out
+   * slice. The mark is the first page's, taken before any record is read.
+   */
+  async #selectInPages(where: InstanceFilter): Promise<Selection> {
+    const selectPage = this.#limits.selectPage ?? 1000;
+    let first: Selection | undefined;
+    const records: InstanceRecord[] = [];
+    for (;;) {
+      const after = records.at(-1)?.id;
+      const page = this.#instances.select({ where: after === undefined ? where : { _and: [where, { id: { _gt: after } }] }, orderBy: [{ id: 'asc' }], limit: selectPage });
+      first ??= page;
+      records.push(...page.records);
+      if (page.records.length < selectPage) break;
+      await nextTurn();
+    }
+    return { records, mark: first.mark };
+  }
+
+  /**
+   * Runs `fn` on every target's handle with the table as that instance has it; `onAnswer` sees each
+   * answer that counts as it comes (see `fanOut`).
+   */
+  async #run<T>(
+    scope: FleetScope,
+    field: FleetFieldKind,
+    table: TableModel,
+    fn: (db: SqliteDatabase, s: TableScope, instanceId: string) => T,
+    onAnswer?: (value: T) => void,
+  ): Promise<{ values: Array<{ instanceId: string; value: T }>; coverage: Coverage; failures: FleetqlError[] }> {
     const started = performance.now();
-    const outcomes: InstanceOutcome<T>[] = await fanOut(scope.targets, { ...scope.options, deadline: performance.now() + scope.options.deadlineMs }, task);
+    const { records, mark } = scope.selection;
+    const task = (instanceId: string, index: number) => this.#data.readTable(records[index]!, mark, table, (db, s) => fn(db, s, instanceId));
+    const outcomes: InstanceOutcome<T>[] = await fanOut(scope.targets, { ...scope.options, deadline: performance.now() + scope.options.deadlineMs }, task, onAnswer);
     const values: Array<{ instanceId: string; value: T }> = [];
     const failures: FleetqlError[] = [];
     for (const outcome of outcomes) {
@@ -150,56 +209,87 @@ export class FleetService {
     return { terms, userCount, compare };
   }
 
-  async list(scope: FleetScope, table: TableModel, args: ListArgs): Promise<FleetAnswer<Row[]>> {
-    const { limit, offset } = pageArgs(args.limit, args.offset);
-    const { compare } = this.#rowOrder(table, args.order_by);
-    const top = new TopK<Row>(offset + limit, compare);
-    // Each instance returns at most offset + limit rows, already in this order.
-    const run = await this.#run(scope, 'list', (id) =>
-      this.#data.withTable(id, table, (db, s) => {
-        if (!s.exists || offset + limit === 0) return [];
-        const query = selectRows(s, args.where, args.order_by, { limit: offset + limit, offset: 0 });
-        return db.rows(query.sql, query.params).map((values) => new Row(id, s.schema.version, table, values));
-      }),
+  /**
+   * The first `k` rows of the fleet in the fleet order, each instance asked for at most `k` rows
+   * already in that order (after `extra`, a connection's cursor). Once `k` rows are kept, the k-th
+   * is pushed down as a bound: an instance read later returns only rows that sort before it, the
+   * only ones that can still enter. Before it on the requested terms; on equal terms the instance
+   * id decides (an instance whose id sorts first comes first), so an instance before the bound's
+   * takes ties too (`orEqual`). Any kept k-th row is a sound bound: the kept rows only get better.
+   */
+  async #top(scope: FleetScope, field: 'list' | 'connection', table: TableModel, args: { where?: BoolExp | null | undefined; order_by?: readonly OrderBy[] | null | undefined }, k: number, extra?: (s: TableScope, id: string) => Extra | undefined) {
+    const { terms, userCount, compare } = this.#rowOrder(table, args.order_by);
+    const top = new TopK<Row>(k, compare);
+    const userTerms = terms.slice(0, userCount);
+    // The last plan per scope, reused while the bound and the side of it stay the same.
+    const plans = new Map<TableScope, { bound: Row | undefined; side: number; query: SqlText }>();
+    const run = await this.#run(
+      scope,
+      field,
+      table,
+      (db, s, id) => {
+        if (!s.exists || k === 0) return [];
+        const bound = top.items.length === k ? top.items[k - 1] : undefined;
+        const side = bound === undefined ? 0 : id === bound.instanceId ? 1 : id < bound.instanceId ? 2 : 3;
+        let plan = plans.get(s);
+        if (plan === undefined || plan.bound !== bound || plan.side !== side || extra !== undefined) {
+          let before: Extra | undefined;
+          if (bound !== undefined) {
+            before = side === 1 ? keysetBefore(s, terms, terms.map((t) => bound.get(t.column.sql))) : keysetBefore(s, userTerms, userTerms.map((t) => bound.get(t.column.sql)), side === 2);
+          }
+          plan = { bound, side, query: selectRows(s, args.where, args.order_by, { limit: k, offset: 0 }, both(extra?.(s, id), before)) };
+          plans.set(s, plan);
+        }
+        const { sql, params } = plan.query;
+        // Under a bound most instances have no row left to add: one `get` tells that, several
+        // times cheaper in the driver than building a row iterator (bench item 2).
+        if (bound !== undefined && db.row(sql, params) === undefined) return [];
+        return db.rows(sql, params).map((values) => new Row(id, s.schema.version, table, values));
+      },
+      (rows) => {
+        if (rows.length > 0) top.add(rows);
+      },
     );
-    for (const { value } of run.values) top.add(value);
-    return { value: top.items.slice(offset), coverage: run.coverage, failures: run.failures };
+    return { rows: top.items, terms, userCount, run };
   }
 
-  #fleetCount(scope: FleetScope, table: TableModel, where: BoolExp | null | undefined, extra?: (s: TableScope) => (alias: string, params: unknown[]) => string[]) {
+  async list(scope: FleetScope, table: TableModel, args: ListArgs): Promise<FleetAnswer<Row[]>> {
+    const { limit, offset } = pageArgs(args.limit, args.offset);
+    const { rows, run } = await this.#top(scope, 'list', table, args, offset + limit);
+    return { value: rows.slice(offset), coverage: run.coverage, failures: run.failures };
+  }
+
+  #fleetCount(scope: FleetScope, table: TableModel, where: BoolExp | null | undefined, extra?: (s: TableScope) => Extra) {
     return async (columns: readonly ColumnModel[], distinct: boolean): Promise<number> => {
       if (!distinct || columns.length === 0) {
-        const run = await this.#run(scope, 'count', (id) =>
-          this.#data.withTable(id, table, (db, s) => {
-            if (!s.exists) return 0n;
-            const query = selectCount(s, where, columns, false, extra?.(s));
-            return BigInt(db.rows(query.sql, query.params)[0]?.[0] as bigint);
-          }),
-        );
+        const plan = perScope((s) => selectCount(s, where, columns, false, extra?.(s)));
+        const run = await this.#run(scope, 'count', table, (db, s) => {
+          if (!s.exists) return 0n;
+          const query = plan(s);
+          return BigInt(db.row(query.sql, query.params)?.[0] as bigint);
+        });
         return Number(run.values.reduce((sum, { value }) => sum + value, 0n));
       }
       const seen = new Set<string>();
-      await this.#run(scope, 'count', (id) =>
-        this.#data.withTable(id, table, (db, s) => {
-          if (!s.exists) return;
-          const query = selectDistinct(s, where, columns, extra?.(s));
-          for (const tuple of db.rows(query.sql, query.params)) seen.add(tupleKey(tuple));
-        }),
-      );
+      const plan = perScope((s) => selectDistinct(s, where, columns, extra?.(s)));
+      await this.#run(scope, 'count', table, (db, s) => {
+        if (!s.exists) return;
+        const query = plan(s);
+        for (const tuple of db.rows(query.sql, query.params)) seen.add(tupleKey(tuple));
+      });
       return seen.size;
     };
   }
 
   async aggregate(scope: FleetScope, table: TableModel, where: BoolExp | null | undefined, needs?: AggregateNeeds): Promise<FleetAnswer<AggregateResult>> {
     let layout: AggregateLayout | undefined;
-    const run = await this.#run(scope, 'aggregate', (id) =>
-      this.#data.withTable(id, table, (db, s) => {
-        const query = selectAggregate(s, where, needs);
-        layout = query.layout;
-        if (!s.exists) return query.layout.kinds.map(({ kind }) => (kind === 'count' || kind === 'count_col' ? 0n : null));
-        return db.rows(query.sql, query.params)[0] ?? [];
-      }),
-    );
+    const plan = perScope((s) => selectAggregate(s, where, needs));
+    const run = await this.#run(scope, 'aggregate', table, (db, s) => {
+      const query = plan(s);
+      layout = query.layout;
+      if (!s.exists) return query.layout.kinds.map(({ kind }) => (kind === 'count' || kind === 'count_col' ? 0n : null));
+      return db.row(query.sql, query.params) ?? [];
+    });
     layout ??= this.#emptyLayout(table, needs);
     const coverage = run.coverage;
     const value: AggregateResult = {
@@ -221,13 +311,12 @@ export class FleetService {
     const { limit } = pageArgs(args.limit, 0);
     let layout: AggregateLayout = this.#emptyLayout(table);
     // Every group of every instance (no per-instance limit): order and limit apply after merging.
-    const run = await this.#run(scope, 'groups', (id) =>
-      this.#data.withTable(id, table, (db, s) => {
-        const query = selectGroups(s, { grouping_keys: args.grouping_keys, where: args.where ?? null }, null);
-        layout = query.layout;
-        return s.exists ? db.rows(query.sql, query.params) : [];
-      }),
-    );
+    const plan = perScope((s) => selectGroups(s, { grouping_keys: args.grouping_keys, where: args.where ?? null }, null));
+    const run = await this.#run(scope, 'groups', table, (db, s) => {
+      const query = plan(s);
+      layout = query.layout;
+      return s.exists ? db.rows(query.sql, query.params) : [];
+    });
     const merged = new Map<string, { keyValues: unknown[]; partials: unknown[][] }>();
     for (const { value: rows } of run.values) {
       for (const row of rows) {
@@ -284,29 +373,19 @@ export class FleetService {
 
   async connection(scope: FleetScope, table: TableModel, args: { first?: number | null; after?: string | null; where?: BoolExp | null; order_by?: readonly OrderBy[] | null }): Promise<FleetAnswer<Connection>> {
     const { limit: first } = pageArgs(args.first, 0, 'first');
-    const { terms, userCount, compare } = this.#rowOrder(table, args.order_by);
+    const terms = orderTerms(table, args.order_by);
+    const userCount = args.order_by?.length ?? 0;
     const fingerprint = orderFingerprint(JSON.stringify(['fleet', table.sql, terms.map((t) => [t.column.sql, t.direction]), args.where ?? null], (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)));
     // A fleet cursor is (requested terms…, instance id, key…): the position in the merged order.
     const position = typeof args.after === 'string' ? decodeCursor(args.after, fingerprint, terms.length + 1) : undefined;
     const cursorInstance = position === undefined ? undefined : String(position[userCount]);
     const userValues = position?.slice(0, userCount) ?? [];
     const allValues = position === undefined ? [] : [...userValues, ...position.slice(userCount + 1)];
-    const top = new TopK<Row>(first + 1, compare);
-    const run = await this.#run(scope, 'connection', (id) =>
-      this.#data.withTable(id, table, (db, s) => {
-        if (!s.exists) return [];
-        const extra =
-          cursorInstance === undefined
-            ? undefined
-            : id === cursorInstance
-              ? keysetAfter(s, terms, allValues)
-              : keysetAfter(s, terms.slice(0, userCount), userValues, id > cursorInstance);
-        const query = selectRows(s, args.where, args.order_by, { limit: first + 1, offset: 0 }, extra);
-        return db.rows(query.sql, query.params).map((values) => new Row(id, s.schema.version, table, values));
-      }),
-    );
-    for (const { value } of run.values) top.add(value);
-    const rows = top.items;
+    const after =
+      cursorInstance === undefined
+        ? undefined
+        : (s: TableScope, id: string) => (id === cursorInstance ? keysetAfter(s, terms, allValues) : keysetAfter(s, terms.slice(0, userCount), userValues, id > cursorInstance));
+    const { rows, run } = await this.#top(scope, 'connection', table, args, first + 1, after);
     const edges = rows.slice(0, first).map((node) => ({
       cursor: encodeCursor(fingerprint, [...terms.slice(0, userCount).map((t) => node.get(t.column.sql)), node.instanceId, ...terms.slice(userCount).map((t) => node.get(t.column.sql))]),
       node,

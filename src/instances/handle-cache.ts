@@ -26,9 +26,14 @@ export interface HandleCacheStats {
   evictions: number;
 }
 
+/** What `useCached` returns when the handle is not there to use synchronously. */
+export const notCached: unique symbol = Symbol('notCached');
+
 interface Entry {
   readonly key: string;
   readonly db: SqliteDatabase;
+  /** The value of the cache's open counter when this handle was opened. */
+  readonly opened: number;
   users: number;
   evicting: boolean;
 }
@@ -46,6 +51,8 @@ export class HandleCache {
   #descriptors = 0;
   #waiters: Array<() => void> = [];
   #closed = false;
+  /** Handles opened so far: a handle whose `opened` is at most a value read earlier was open all along since. */
+  #opens = 0;
   readonly #stats = { hits: 0, misses: 0, evictions: 0 };
 
   constructor(options: HandleCacheOptions) {
@@ -61,6 +68,31 @@ export class HandleCache {
     } finally {
       entry.users -= 1;
       this.#wake();
+    }
+  }
+
+  /** The open counter now: pass it to `useCached` later to ask for a handle that has been open since. */
+  get opens(): number {
+    return this.#opens;
+  }
+
+  /**
+   * Runs `fn` synchronously on the handle of `file` if it is open, not being evicted, and was
+   * opened no later than `openedBy` (a value of `opens` read earlier: the file was not closed and
+   * reopened in between); returns `notCached` otherwise, and `use` is the way.
+   */
+  useCached<T>(file: string, openedBy: number, fn: (db: SqliteDatabase) => T): T | typeof notCached {
+    const entry = this.#entries.get(file);
+    if (entry === undefined || entry.evicting || entry.opened > openedBy || this.#closed) return notCached;
+    this.#entries.delete(file);
+    this.#entries.set(file, entry);
+    entry.users += 1;
+    this.#stats.hits += 1;
+    try {
+      return fn(entry.db);
+    } finally {
+      entry.users -= 1;
+      if (this.#waiters.length > 0) this.#wake();
     }
   }
 
@@ -103,7 +135,7 @@ export class HandleCache {
     // The driver creates missing files; an instance file must never come back by being read.
     if (!fs.existsSync(file)) throw new FleetqlError('INSTANCE_UNAVAILABLE', 'the instance file is missing');
     const db = this.#options.open(file);
-    const entry: Entry = { key: file, db, users: 1, evicting: false };
+    const entry: Entry = { key: file, db, opened: ++this.#opens, users: 1, evicting: false };
     this.#entries.set(file, entry);
     this.#descriptors += db.descriptors;
     this.#stats.misses += 1;

@@ -6,4 +6,4 @@ export { InstanceService, instanceSettings } from './instance-service.js';
 export type { InstanceServiceOptions, RecoveryReport } from './instance-service.js';
 export { labelLimits, parseLabels } from './labels.js';
 export { ScopedInstances, unrestricted } from './scoped-instances.js';
-export type { InstanceAccess, InstanceScope } from './scoped-instances.js';
+export type { InstanceAccess, InstanceScope, Selection } from './scoped-instances.js';

@@ -9,6 +9,8 @@ import type { InstanceId } from './instance-id.js';
 export class InstanceLayout {
   readonly root: string;
   readonly snapshotsRoot: string;
+  /** Files of recently asked ids: a fan-out asks for the same thousands of paths query after query. */
+  #files = new Map<string, string>();
   constructor(root: string, snapshotsRoot: string) {
     this.root = path.resolve(root);
     this.snapshotsRoot = path.resolve(snapshotsRoot);
@@ -20,7 +22,14 @@ export class InstanceLayout {
   }
 
   fileOf(id: InstanceId): string {
-    return this.#spread(this.root, id);
+    let file = this.#files.get(id);
+    if (file === undefined) {
+      // Bounded: dropped whole when it grows past a large fleet (recomputing is a hash, not I/O).
+      if (this.#files.size >= 100_000) this.#files.clear();
+      file = this.#spread(this.root, id);
+      this.#files.set(id, file);
+    }
+    return file;
   }
 
   /** The pre-migration copy a rollout keeps of an instance, for a rollback. */

@@ -3,7 +3,7 @@ import { FleetqlError, instanceNotFound } from '../errors.js';
 import { appliedMigrations, type AppliedMigration } from '../migrations/index.js';
 import type { SqliteDatabase } from '../storage/index.js';
 import { parseInstanceId } from './instance-id.js';
-import type { InstanceService } from './instance-service.js';
+import { later, type InstanceService } from './instance-service.js';
 
 /**
  * What one principal may touch. `instances` undefined: every instance. Otherwise only the
@@ -19,9 +19,21 @@ export interface InstanceScope {
 
 export const unrestricted: InstanceScope = Object.freeze({ write: true, lifecycle: true });
 
+/** Instances listed to be read one after another (a fleet's targets), and when the listing began. */
+export interface Selection {
+  readonly records: readonly InstanceRecord[];
+  /** Passed back to `readSelected`: it tells which cached handles have been open since the listing. */
+  readonly mark: number;
+}
+
 /** Runs work on one instance's open handle; `write` says the work changes data. */
 export interface InstanceAccess {
   withInstance<T>(rawId: unknown, fn: (db: SqliteDatabase, record: InstanceRecord) => T | Promise<T>, options?: { write?: boolean }): Promise<T>;
+  /**
+   * A read of one instance of a `Selection` made by this access: the result itself when it could
+   * run at once on a warm handle, a promise otherwise (then exactly as `withInstance`).
+   */
+  readSelected<T>(record: InstanceRecord, mark: number, fn: (db: SqliteDatabase, record: InstanceRecord) => T): T | Promise<T>;
 }
 
 /** The scope as a catalog filter, so listings and fleet pruning apply it in SQL. */
@@ -39,11 +51,13 @@ export class ScopedInstances implements InstanceAccess {
   readonly #service: InstanceService;
   readonly #scope: InstanceScope;
   readonly #filter: InstanceFilter | undefined;
+  readonly #ids: ReadonlySet<string>;
 
   constructor(service: InstanceService, scope: InstanceScope) {
     this.#service = service;
     this.#scope = scope;
     this.#filter = scope.instances === undefined ? undefined : scopeFilter(scope.instances);
+    this.#ids = new Set(scope.instances?.ids ?? []);
   }
 
   get head(): number {
@@ -54,7 +68,7 @@ export class ScopedInstances implements InstanceAccess {
   #allows(record: InstanceRecord): boolean {
     const instances = this.#scope.instances;
     if (instances === undefined) return true;
-    if (instances.ids.includes(record.id)) return true;
+    if (this.#ids.has(record.id)) return true;
     const labels = instances.labels;
     return labels !== undefined && Object.entries(labels).every(([key, value]) => record.labels[key] === value);
   }
@@ -78,6 +92,12 @@ export class ScopedInstances implements InstanceAccess {
 
   list(query: InstanceQuery): InstanceRecord[] {
     return this.#service.list({ ...query, where: this.#where(query.where) });
+  }
+
+  /** `list`, as a `Selection` for `readSelected`. */
+  select(query: InstanceQuery): Selection {
+    const mark = this.#service.readMark;
+    return { records: this.list(query), mark };
   }
 
   count(where?: InstanceFilter): number {
@@ -107,6 +127,13 @@ export class ScopedInstances implements InstanceAccess {
     } catch (error) {
       throw error instanceof FleetqlError && error.code === 'INSTANCE_NOT_FOUND' ? instanceNotFound(id) : error;
     }
+  }
+
+  readSelected<T>(record: InstanceRecord, mark: number, fn: (db: SqliteDatabase, record: InstanceRecord) => T): T | Promise<T> {
+    // The selection applied the scope in SQL; checking the record again costs a set lookup.
+    if (!this.#allows(record)) throw instanceNotFound(record.id);
+    const value = this.#service.readNow(record, mark, fn);
+    return value === later ? this.withInstance(record.id, fn) : value;
   }
 
   appliedMigrations(rawId: unknown): Promise<AppliedMigration[]> {

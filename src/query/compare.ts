@@ -26,6 +26,23 @@ function compareNumbers(a: bigint | number, b: bigint | number): number {
 }
 
 /**
+ * Text in UTF-8 byte order without encoding it when that is easy: UTF-8 bytes sort as code points
+ * do, and so do UTF-16 units below U+D800. Where both differing units are at or past it
+ * (surrogates, U+E000–U+FFFF, lone surrogates), the bytes are compared.
+ */
+function compareText(a: string, b: string): number {
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x < 0xd800 || y < 0xd800) return x - y;
+    return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+  }
+  return a.length - b.length;
+}
+
+/**
  * Orders two SQLite values exactly as SQLite's BINARY collation does: by storage class, numbers by
  * value (integers and reals exactly), text by UTF-8 bytes (not UTF-16 code units), blobs by bytes.
  */
@@ -39,7 +56,7 @@ export function compareSqlValues(a: unknown, b: unknown): number {
     case 1:
       return compareNumbers(a as bigint | number, b as bigint | number);
     case 2:
-      return a === b ? 0 : Buffer.compare(Buffer.from(a as string, 'utf8'), Buffer.from(b as string, 'utf8'));
+      return a === b ? 0 : Math.sign(compareText(a as string, b as string));
     default:
       return Buffer.compare(Buffer.from(a as Uint8Array), Buffer.from(b as Uint8Array));
   }

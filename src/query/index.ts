@@ -9,6 +9,7 @@ export {
   isSummable,
   keyPredicates,
   keysetAfter,
+  keysetBefore,
   orderTerms,
   pageArgs,
   pageSize,

@@ -43,6 +43,13 @@ export class TableScope {
     return column.sql === 'rowid' && this.model.rowidKey ? this.info.rowidKey : this.info.column(column.sql) !== undefined;
   }
 
+  /** Whether the column can hold no NULL in this instance (NOT NULL, or the rowid key). */
+  notNull(column: ColumnModel): boolean {
+    if (this.info === undefined) return false;
+    if (column.sql === 'rowid' && this.model.rowidKey) return this.info.rowidKey;
+    return this.info.column(column.sql)?.notNull ?? false;
+  }
+
   /** The SQL expression of a column under `alias`, or NULL where this instance lacks it. */
   expr(alias: string, column: ColumnModel): string {
     if (!this.has(column)) return 'NULL';
@@ -396,12 +403,30 @@ export function keysetAfter(scope: TableScope, terms: readonly OrderTerm[], valu
       else {
         params.push(value);
         const beyond = `${expr} ${ascending ? '>' : '<'} ?`;
-        parts.push(nullsFirst ? beyond : `(${beyond} OR ${expr} IS NULL)`);
+        // Without the NULL alternative SQLite can search the column's index for the range.
+        parts.push(nullsFirst || scope.notNull(term.column) ? beyond : `(${beyond} OR ${expr} IS NULL)`);
       }
       alternatives.push(and(parts));
     }
     return [alternatives.map((a) => `(${a})`).join(' OR ') || '0'];
   };
+}
+
+const reversed: Record<OrderDirection, OrderDirection> = {
+  asc: 'desc',
+  asc_nulls_first: 'desc_nulls_last',
+  asc_nulls_last: 'desc_nulls_first',
+  desc: 'asc',
+  desc_nulls_first: 'asc_nulls_last',
+  desc_nulls_last: 'asc_nulls_first',
+};
+
+/**
+ * Rows before a position in the order `terms` (the mirror of `keysetAfter`, same `orEqual`): a
+ * fleet top-k asks the instances it has not read yet only for rows that can still enter it.
+ */
+export function keysetBefore(scope: TableScope, terms: readonly OrderTerm[], values: readonly unknown[], orEqual = false): (alias: string, params: unknown[]) => string[] {
+  return keysetAfter(scope, terms.map((term) => ({ column: term.column, direction: reversed[term.direction] })), values, orEqual);
 }
 
 /**

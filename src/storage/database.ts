@@ -25,6 +25,7 @@ export interface RunResult {
 }
 
 type Statement = ReturnType<InstanceType<typeof Database>['prepare']>;
+type StatementUse = 'all' | 'get' | 'run' | 'rawAll' | 'rawGet';
 
 /** Process-wide counters, for metrics and for tests that bound how many statements a request runs. */
 export const storageStats = { statementsExecuted: 0 };
@@ -63,7 +64,11 @@ export class SqliteDatabase {
   readonly path: string;
   readonly descriptors: number;
   #db: InstanceType<typeof Database> | undefined;
-  #statements = new Map<string, Statement>();
+  // One statement per SQL text and way of reading it: the driver's `get` on a statement last run
+  // by `all` returns a row of that earlier run (libsql 0.5.29), so the two never share one. Keyed
+  // by the SQL text itself (no derived key string): V8 keeps a string's hash on the string, so a
+  // caller reusing one SQL string across instances pays no hashing.
+  readonly #statements: Record<StatementUse, Map<string, Statement>> = { all: new Map(), get: new Map(), run: new Map(), rawAll: new Map(), rawGet: new Map() };
   readonly #safeIntegers: boolean;
   #writes = 0;
   readonly #release: { live: number; closed: boolean; descriptors: number };
@@ -100,9 +105,9 @@ export class SqliteDatabase {
     return this.#db !== undefined;
   }
 
-  #statement(sql: string, raw = false): Statement {
-    const cacheKey = raw ? `raw:${sql}` : sql;
-    const cached = this.#statements.get(cacheKey);
+  #statement(sql: string, use: StatementUse): Statement {
+    const statements = this.#statements[use];
+    const cached = statements.get(sql);
     if (cached !== undefined) {
       storageStats.statementsExecuted += 1;
       return cached;
@@ -116,17 +121,17 @@ export class SqliteDatabase {
       throw translate(error);
     }
     if (this.#safeIntegers) statement.safeIntegers(true);
-    if (raw) statement.raw(true);
+    if (use === 'rawAll' || use === 'rawGet') statement.raw(true);
     this.#release.live += 1;
     descriptorTracker.watchStatement(statement, this.#release);
-    this.#statements.set(cacheKey, statement);
+    statements.set(sql, statement);
     storageStats.statementsExecuted += 1;
     return statement;
   }
 
   // Parameters go to the driver as one array: spread, a single null or Uint8Array would be taken for named parameters.
   all<Row = Record<string, unknown>>(sql: string, params: readonly unknown[] = []): Row[] {
-    const statement = this.#statement(sql);
+    const statement = this.#statement(sql, 'all');
     try {
       return statement.all(params as unknown[]) as Row[];
     } catch (error) {
@@ -136,7 +141,7 @@ export class SqliteDatabase {
 
   /** Rows as arrays in select-list order: no per-row objects, and no driver metadata mixed into rows. */
   rows(sql: string, params: readonly unknown[] = []): unknown[][] {
-    const statement = this.#statement(sql, true);
+    const statement = this.#statement(sql, 'rawAll');
     try {
       return statement.all(params as unknown[]) as unknown[][];
     } catch (error) {
@@ -144,8 +149,18 @@ export class SqliteDatabase {
     }
   }
 
+  /** The first row as an array (one native call: no iterator, no result list), or undefined. */
+  row(sql: string, params: readonly unknown[] = []): unknown[] | undefined {
+    const statement = this.#statement(sql, 'rawGet');
+    try {
+      return (statement.get(params as unknown[]) ?? undefined) as unknown[] | undefined;
+    } catch (error) {
+      throw translate(error);
+    }
+  }
+
   get<Row = Record<string, unknown>>(sql: string, params: readonly unknown[] = []): Row | undefined {
-    const statement = this.#statement(sql);
+    const statement = this.#statement(sql, 'get');
     try {
       return (statement.get(params as unknown[]) ?? undefined) as Row | undefined;
     } catch (error) {
@@ -163,7 +178,7 @@ export class SqliteDatabase {
 
   run(sql: string, params: readonly unknown[] = []): RunResult {
     this.#writes += 1;
-    const statement = this.#statement(sql);
+    const statement = this.#statement(sql, 'run');
     try {
       const result = statement.run(params as unknown[]);
       return { changes: Number(result.changes), lastInsertRowid: result.lastInsertRowid };
@@ -207,7 +222,7 @@ export class SqliteDatabase {
     const db = this.#db;
     if (db === undefined) return;
     this.#db = undefined;
-    this.#statements.clear();
+    for (const statements of Object.values(this.#statements)) statements.clear();
     this.#release.closed = true;
     descriptorTracker.closed(this.#release);
     db.close();

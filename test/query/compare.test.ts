@@ -5,7 +5,7 @@ import { compareDirected, compareSqlValues } from '../../src/query/compare.js';
 
 const values: unknown[] = [
   null, -(2n ** 63n), -1.5, -1n, 0n, 0, 0.5, 1n, 1, 9007199254740992n, 9007199254740993n, 9007199254740992.0, 1e300, 2n ** 63n - 1n,
-  '', 'A', 'a', 'Z', 'é', '\uFFFF', '😀', 'ab', 'b', Buffer.from([]), Buffer.from([0]), Buffer.from([1, 2]), Buffer.from([255]),
+  '', 'A', 'a', 'Z', 'é', '\uD7FF', '\uE000', '\uFFFF', '😀', 'a😀', 'a\uFFFF', 'a\uE000b', 'ab', 'b', 'b😀c', Buffer.from([]), Buffer.from([0]), Buffer.from([1, 2]), Buffer.from([255]),
 ];
 
 test('values order exactly as SQLite orders them, for every pair', () => {

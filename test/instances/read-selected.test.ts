@@ -1,0 +1,100 @@
+/**
+ * A fleet reads each selected instance at once on its warm handle (InstanceService.readNow), and
+ * goes the async way, reading the catalog again, whenever the record it selected may no longer
+ * describe the file: no handle, a handle reopened since the selection, a migration running, a
+ * lazy migration due, or an instance outside the principal's scope.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { test } from 'node:test';
+import type { InstanceRecord } from '../../src/catalog/index.js';
+import { isFleetqlError } from '../../src/errors.js';
+import { ScopedInstances, unrestricted } from '../../src/instances/index.js';
+import type { SqliteDatabase } from '../../src/storage/index.js';
+import { repoRoot, startServer, tempDir } from '../helpers/servers.js';
+
+const baseMigration = path.join(repoRoot, 'test/fixtures/fleet-migrations/0001_create_items.sql');
+// Enough work inside the migration for the event loop to turn several times while a worker runs it.
+const slowMigration = `ALTER TABLE items ADD COLUMN note TEXT;
+CREATE TABLE burn AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300000) SELECT sum(x) AS total FROM c;
+DROP TABLE burn;
+`;
+
+const countItems = (db: SqliteDatabase, record: InstanceRecord) => ({ version: record.schema_version, items: Number(db.row('SELECT count(*) FROM items')![0]) });
+
+const isPromise = (value: unknown): value is Promise<unknown> => value instanceof Promise;
+
+test('readSelected answers at once only on a handle open since the selection, and falls back to the async way otherwise', async (t) => {
+  const v1 = tempDir(t);
+  fs.copyFileSync(baseMigration, path.join(v1, '0001_create_items.sql'));
+  const first = await startServer(t, { migrationsDir: v1 });
+  const created = await first.gql(`mutation { a: create_instance(id: "a") { id } b: create_instance(id: "b") { id }
+    x: insert_items(instance_id: "a", objects: [{id: 1}, {id: 2}]) { affected_rows } y: insert_items(instance_id: "b", objects: [{id: 1}]) { affected_rows } }`);
+  assert.equal(created.errors, undefined, JSON.stringify(created.errors));
+  await first.close();
+
+  const v2 = tempDir(t);
+  fs.copyFileSync(baseMigration, path.join(v2, '0001_create_items.sql'));
+  fs.writeFileSync(path.join(v2, '0002_slow.sql'), slowMigration);
+  const server = await startServer(t, { migrationsDir: v2, dataDir: first.dataDir, migrationThreads: 1 });
+  const service = server.fleetql.instances();
+  const view = new ScopedInstances(service, unrestricted);
+  const recordOf = (selection: { records: readonly InstanceRecord[] }, id: string) => selection.records.find((r) => r.id === id)!;
+
+  // No handle yet: the async way opens one. It was opened after this selection, so the next read
+  // with the same selection goes the async way again; a selection made since answers at once.
+  const first1 = view.select({});
+  const cold = view.readSelected(recordOf(first1, 'a'), first1.mark, countItems);
+  assert.ok(isPromise(cold), 'no handle: async');
+  assert.deepEqual(await cold, { version: 1, items: 2 });
+  assert.ok(isPromise(view.readSelected(recordOf(first1, 'a'), first1.mark, countItems)), 'handle opened after the selection: async');
+  const second = view.select({});
+  assert.deepEqual(view.readSelected(recordOf(second, 'a'), second.mark, countItems), { version: 1, items: 2 });
+
+  // A migration running on a worker: once it shuts the instance out, no read runs at once, and
+  // none does after it either (the handle it closed is not the one the selection saw).
+  await view.readSelected(recordOf(second, 'b'), second.mark, countItems);
+  const third = view.select({});
+  const b = recordOf(third, 'b');
+  assert.deepEqual(service.readNow(b, third.mark, countItems), { version: 1, items: 1 });
+  let settled = false;
+  const migrating = service.migrate('b', 2).finally(() => (settled = true));
+  const outcomes: Array<'now' | 'later'> = [];
+  let laterWhileMigrating = false;
+  while (!settled) {
+    const outcome = service.readNow(b, third.mark, countItems);
+    outcomes.push(typeof outcome === 'symbol' ? 'later' : 'now');
+    if (typeof outcome === 'symbol' && !settled) laterWhileMigrating = true;
+    await nextTurn();
+  }
+  assert.deepEqual((await migrating).to, 2);
+  assert.ok(laterWhileMigrating, 'a read during the migration was sent the async way');
+  assert.ok(!outcomes.slice(outcomes.indexOf('later')).includes('now'), `no read at once after the instance was shut out: ${outcomes.join(' ')}`);
+  const after = view.readSelected(b, third.mark, countItems);
+  assert.ok(isPromise(after), 'handle closed by the migration: async');
+  assert.equal((await after).items, 1);
+
+  // Outside the principal's scope: not found, at once, without touching the instance.
+  const tenant = new ScopedInstances(service, { instances: { ids: ['a'] }, write: false, lifecycle: false });
+  assert.throws(() => tenant.readSelected(b, third.mark, countItems), (error: unknown) => isFleetqlError(error, 'INSTANCE_NOT_FOUND'));
+  await server.close();
+
+  // Lazy migrations: a record behind head goes the async way, which tries the migration again on
+  // every access, also when its handle is warm. Here the migration fails (instance a holds rows it
+  // forbids), so the instance is served at version 1 with its handle cached.
+  const failing = tempDir(t);
+  fs.copyFileSync(baseMigration, path.join(failing, '0001_create_items.sql'));
+  fs.writeFileSync(path.join(failing, '0002_fails.sql'), 'CREATE UNIQUE INDEX items_one ON items (coalesce(n, 0));\n');
+  const lazy = await startServer(t, { migrationsDir: failing, dataDir: first.dataDir, lazyMigrations: true, migrationThreads: 0 });
+  const lazyView = new ScopedInstances(lazy.fleetql.instances(), unrestricted);
+  const before = lazyView.select({});
+  assert.deepEqual(await lazyView.readSelected(recordOf(before, 'a'), before.mark, countItems), { version: 1, items: 2 });
+  const warm = lazyView.select({});
+  const behind = recordOf(warm, 'a');
+  assert.equal(behind.schema_version, 1);
+  const retried = lazyView.readSelected(behind, warm.mark, countItems);
+  assert.ok(isPromise(retried), 'a lazy migration due: async, though the handle is warm');
+  assert.deepEqual(await retried, { version: 1, items: 2 });
+});
