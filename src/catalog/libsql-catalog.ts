@@ -172,11 +172,9 @@ export class LibsqlCatalog implements Catalog {
     if (this.#records.has(id)) return this.#records.get(id);
     const row = this.#db.row(`SELECT ${instanceColumns} FROM instances WHERE id = ?`, [id]);
     const record = row === undefined ? undefined : toRecord(row);
-    // Inside a transaction a row may not be committed yet: only settled reads are kept.
-    if (!this.#db.inTransaction) {
-      if (this.#records.size >= maxCachedRecords) this.#records.clear();
-      this.#records.set(id, record);
-    }
+    // A read inside a transaction needs no guard: the transaction's end (an exec) moves writeCount.
+    if (this.#records.size >= maxCachedRecords) this.#records.clear();
+    this.#records.set(id, record);
     return record;
   }
 
@@ -185,7 +183,7 @@ export class LibsqlCatalog implements Catalog {
     const now = performance.now();
     if (now - this.#checkedAt >= externalCheckMs) {
       this.#checkedAt = now;
-      const version = this.#db.get<{ data_version: unknown }>('PRAGMA data_version')?.data_version;
+      const version = this.#db.row('PRAGMA data_version')?.[0];
       if (version !== this.#dataVersion) {
         this.#dataVersion = version;
         this.#records.clear();

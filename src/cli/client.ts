@@ -69,3 +69,19 @@ export function createClient(url: string, headers: Record<string, string> = {}):
     },
   };
 }
+
+/** A flag that takes a whole number (undefined when absent); USAGE otherwise. */
+export function wholeNumberFlag(raw: string | undefined, flag: string): number | undefined {
+  if (raw === undefined) return undefined;
+  if (!/^\d+$/.test(raw)) throw new ClientError(`${flag} takes a whole number`, 'USAGE');
+  return Number(raw);
+}
+
+/** A flag that takes JSON; USAGE otherwise (`what` says which JSON, with an example). */
+export function jsonFlag(raw: string, flag: string, what = 'JSON'): unknown {
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    throw new ClientError(`${flag} takes ${what}`, 'USAGE');
+  }
+}

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { ClientError, connect, connectionHelp, connectionOptions, type GraphQLClient } from './client.js';
+import { ClientError, connect, connectionHelp, connectionOptions, jsonFlag, wholeNumberFlag, type GraphQLClient } from './client.js';
 
 export const instancesHelp = `Usage:
   fleetql instances list [--where <json>] [--limit n] [--offset n] [--json]
@@ -27,20 +27,6 @@ function usage(message: string): ClientError {
   return new ClientError(`${message} (fleetql instances --help)`, 'USAGE');
 }
 
-function json(raw: string, flag: string): unknown {
-  try {
-    return JSON.parse(raw) as unknown;
-  } catch {
-    throw usage(`${flag} takes JSON`);
-  }
-}
-
-function wholeNumber(raw: string | undefined, flag: string): number | undefined {
-  if (raw === undefined) return undefined;
-  if (!/^\d+$/.test(raw)) throw usage(`${flag} takes a whole number`);
-  return Number(raw);
-}
-
 /** Plain columns for a terminal: every column as wide as its widest cell. */
 function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
   const widths = header.map((cell, i) => Math.max(cell.length, ...rows.map((row) => row[i]!.length)));
@@ -63,7 +49,7 @@ function print(rows: readonly InstanceRow[], asJson: boolean): void {
 async function list(client: GraphQLClient, values: { where?: string | undefined; limit?: string | undefined; offset?: string | undefined; json?: boolean | undefined }): Promise<number> {
   const { instances } = await client.request<{ instances: InstanceRow[] }>(
     `query($where: instances_bool_exp, $limit: Int, $offset: Int) { instances(where: $where, order_by: [{id: asc}], limit: $limit, offset: $offset) { ${instanceFields} } }`,
-    { where: values.where === undefined ? undefined : json(values.where, '--where'), limit: wholeNumber(values.limit, '--limit') ?? 100, offset: wholeNumber(values.offset, '--offset') },
+    { where: values.where === undefined ? undefined : jsonFlag(values.where, '--where'), limit: wholeNumberFlag(values.limit, '--limit') ?? 100, offset: wholeNumberFlag(values.offset, '--offset') },
   );
   print(instances, values.json === true);
   return 0;
@@ -103,7 +89,7 @@ export async function instancesCommand(argv: string[], env: NodeJS.ProcessEnv): 
       return 0;
     }
     case 'create': {
-      const labels = values.labels === undefined ? undefined : json(values.labels, '--labels');
+      const labels = values.labels === undefined ? undefined : jsonFlag(values.labels, '--labels');
       const { create_instance } = await client.request<{ create_instance: InstanceRow }>(`mutation($id: ID!, $labels: JSON) { create_instance(id: $id, labels: $labels) { ${instanceFields} } }`, { id, labels });
       print([create_instance], values.json === true);
       return 0;
@@ -112,7 +98,7 @@ export async function instancesCommand(argv: string[], env: NodeJS.ProcessEnv): 
       if (extra === undefined) throw usage('fleetql instances labels <id> <json> needs the labels');
       const { set_instance_labels } = await client.request<{ set_instance_labels: InstanceRow }>(
         `mutation($id: ID!, $labels: JSON!) { set_instance_labels(id: $id, labels: $labels) { ${instanceFields} } }`,
-        { id, labels: json(extra, 'labels') },
+        { id, labels: jsonFlag(extra, 'labels') },
       );
       print([set_instance_labels], values.json === true);
       return 0;

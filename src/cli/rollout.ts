@@ -1,6 +1,6 @@
 import { SingleBar } from 'cli-progress';
 import { parseArgs } from 'node:util';
-import { ClientError, connect, connectionHelp, connectionOptions, type GraphQLClient } from './client.js';
+import { ClientError, connect, connectionHelp, connectionOptions, jsonFlag, wholeNumberFlag, type GraphQLClient } from './client.js';
 
 export const rolloutHelp = `Usage: fleetql rollout <command> [options]
 
@@ -24,12 +24,6 @@ interface Rollout {
   pause_reason: string | null;
   counts: { total: number; done: number; failed: number; skipped: number; remaining: number };
   failures: Array<{ instance_id: string; code: string; message: string }>;
-}
-
-function integer(name: string, raw: string | undefined): number | undefined {
-  if (raw === undefined) return undefined;
-  if (!/^\d+$/.test(raw)) throw new ClientError(`--${name} takes a whole number`, 'USAGE');
-  return Number(raw);
 }
 
 function summary(rollout: Rollout): string {
@@ -102,24 +96,19 @@ export async function rolloutCommand(argv: string[], env: NodeJS.ProcessEnv): Pr
   let rollout: Rollout;
   switch (command) {
     case 'start': {
-      const target = integer('target', values.target);
+      const target = wholeNumberFlag(values.target, '--target');
       if (target === undefined) throw new ClientError('fleetql rollout start needs --target <version>', 'USAGE');
       const strategy = Object.fromEntries(
         Object.entries({
-          canary: integer('canary', values.canary),
-          batch_size: integer('batch-size', values['batch-size']),
-          concurrency: integer('concurrency', values.concurrency),
-          max_failures: integer('max-failures', values['max-failures']),
+          canary: wholeNumberFlag(values.canary, '--canary'),
+          batch_size: wholeNumberFlag(values['batch-size'], '--batch-size'),
+          concurrency: wholeNumberFlag(values.concurrency, '--concurrency'),
+          max_failures: wholeNumberFlag(values['max-failures'], '--max-failures'),
           pause_after_canary: values['pause-after-canary'],
           ...(values['no-snapshots'] === true ? { snapshots: false } : {}),
         }).filter(([, v]) => v !== undefined),
       );
-      let where: unknown;
-      try {
-        where = values.where === undefined ? undefined : (JSON.parse(values.where) as unknown);
-      } catch {
-        throw new ClientError('--where takes an instances_bool_exp as JSON, e.g. \'{"labels": {"_contains": {"org": "acme"}}}\'', 'USAGE');
-      }
+      const where = values.where === undefined ? undefined : jsonFlag(values.where, '--where', 'an instances_bool_exp as JSON, e.g. \'{"labels": {"_contains": {"org": "acme"}}}\'');
       rollout = (await client.request<{ start_rollout: Rollout }>(`mutation($target: Int!, $where: instances_bool_exp, $strategy: rollout_strategy_input) { start_rollout(target_version: $target, where: $where, strategy: $strategy) { ${fields} } }`, { target, where, strategy })).start_rollout;
       break;
     }

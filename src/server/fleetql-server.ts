@@ -24,7 +24,7 @@ import { useExtraErrors } from './use-extra-errors.js';
 import { useInputDepthLimit } from './use-input-depth-limit.js';
 import { metricsPath, metricsResponse } from './metrics-endpoint.js';
 import { createRequestGate, type GateContext } from './request-gate.js';
-import { scoped, useRequestScope, withRequestId, type Route } from './request-scope.js';
+import { pathOf, scoped, useRequestScope, withRequestId, type Route } from './request-scope.js';
 import { securityOptions, securityPlugins } from './security-plugins.js';
 import { requestIdOf, useRequestId } from './use-request-id.js';
 
@@ -156,7 +156,7 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
   ready.catch(() => undefined);
 
   const route: Route = async (request) => {
-    const { pathname } = new URL(request.url);
+    const pathname = pathOf(request);
     if (pathname === '/healthz') return json(200, { status: 'ok' });
     if (pathname === '/readyz') return started && !closing ? json(200, { status: 'ready' }) : json(503, { status: closing ? 'closing' : 'starting' });
     if (started === undefined || closing) {
@@ -170,7 +170,7 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
   };
   // /metrics is answered before GraphQL (and its authentication) and before readiness.
   const withMetrics = (next: Route): Route => async (request) =>
-    metrics !== undefined && new URL(request.url).pathname === metricsPath ? metricsResponse(metrics, request) : next(request);
+    metrics !== undefined && pathOf(request) === metricsPath ? metricsResponse(metrics, request) : next(request);
   const notFound: Route = async () => new Response('not found\n', { status: 404 });
   const handler = makeHandler(scoped(config.metricsPort === undefined ? withMetrics(route) : route, { logger, metrics }));
 

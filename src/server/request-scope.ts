@@ -58,6 +58,15 @@ export function withRequestId(logger: Logger): Logger {
 
 export type Route = (request: Request) => Promise<Response>;
 
+const paths = new WeakMap<Request, string>();
+
+/** The request's path: parsed once, though the scope, the /metrics check and the route each ask. */
+export function pathOf(request: Request): string {
+  let path = paths.get(request);
+  if (path === undefined) paths.set(request, (path = new URL(request.url).pathname));
+  return path;
+}
+
 /**
  * Runs `route` inside a request scope: the response carries `x-request-id`, every log line the
  * request causes carries `request_id`, and once the response has ended (a subscription stream
@@ -68,7 +77,7 @@ export function scoped(route: Route, options: { logger: Logger; metrics: Fleetql
   return async (request: Request, context: { res?: ServerResponse }): Promise<Response> => {
     const started = performance.now();
     const scope: RequestScope = { requestId: requestIdFrom(request) };
-    const path = new URL(request.url).pathname;
+    const path = pathOf(request);
     let response: Response | undefined;
     let done = false;
     const finish = (status: number) => {

@@ -47,7 +47,7 @@ test('instance lookups are answered from memory until this connection writes', (
 test('a lookup inside a transaction that rolls back leaves nothing stale behind', (t) => {
   const { catalog } = catalogIn(t);
   created(catalog, 'a');
-  // beginRetire of an unknown id throws inside its transaction after reading; then a failed create:
+  // A create over an existing instance reads it inside its transaction, then throws and rolls back.
   assert.throws(() => catalog.beginCreate('a', {}, {}, ['DESTROYED']));
   assert.equal(catalog.getInstance('a')?.state, 'ACTIVE');
   const operation = catalog.beginCreate('b', {}, {}, ['DESTROYED']);
