@@ -163,14 +163,15 @@ export function registerTableTypes(builder: Builder, shared: SharedTypes, model:
           _instance_id: t.id({ description: 'The instance this row belongs to.', resolve: (row: Row) => row.instanceId }),
         };
         if (table.rowidKey) fields['_rowid'] = t.field({ type: 'BigInt', resolve: (row: Row) => row.get('rowid') });
-        for (const column of table.columns) {
+        table.columns.forEach((column, at) => {
           fields[column.field] = t.field({
             type: scalarOf[column.kind],
             nullable: !nonNullEverywhere(table, column, versions),
             ...(column.field !== column.sql ? { description: `Column "${column.sql}".` } : {}),
-            resolve: (row: Row) => toGraphQL(column.kind, row.get(column.sql)),
+            // A row's values come in the table's column order (Row): one field, one array read.
+            resolve: (row: Row) => toGraphQL(column.kind, row.values[at] ?? null),
           });
-        }
+        });
         for (const relationship of table.relationships) {
           const target = refs.get(relationship.target)!;
           fields[relationship.field] =

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServerAdapter } from '@whatwg-node/server';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
-import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { Authenticator, scopeOf, type Principal } from '../auth/index.js';
 import { LibsqlCatalog, type Catalog } from '../catalog/index.js';
 import type { FleetqlConfig } from '../config/index.js';
@@ -23,22 +23,34 @@ import { useErrorCodes } from './use-error-codes.js';
 import { useExtraErrors } from './use-extra-errors.js';
 import { useInputDepthLimit } from './use-input-depth-limit.js';
 import { metricsPath, metricsResponse } from './metrics-endpoint.js';
-import { createRequestGate, type GateContext } from './request-gate.js';
-import { pathOf, scoped, useRequestScope, withRequestId, type Route } from './request-scope.js';
+import { createRequestGate, useRequestGate, type GateContext } from './request-gate.js';
+import { pathOf, requestIdOf, scoped, useRequestScope, withRequestId, type Route } from './request-scope.js';
 import { securityOptions, securityPlugins } from './security-plugins.js';
-import { requestIdOf, useRequestId } from './use-request-id.js';
 
 export const graphqlEndpoint = '/graphql';
 /** Deepest nesting a document or its variables may have (filters need ~2 levels per _and/_or). */
 const maxInputDepth = 300;
 
-function makeHandler(route: (request: Request, context: { res?: ServerResponse }) => Promise<Response>) {
-  return createServerAdapter<{ res?: ServerResponse }>(route);
+/** A Node request listener; fleetql never listens by itself. */
+export type FleetqlHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** A fetch route as a Node request listener (for the small adapters beside GraphQL). */
+function listenerOf(route: (request: Request, context: { res?: ServerResponse }) => Promise<Response>): FleetqlHandler {
+  const adapter = createServerAdapter<{ res?: ServerResponse }>(route);
+  return (req, res) => void adapter(req, res);
 }
-export type FleetqlHandler = ReturnType<typeof makeHandler>;
+
+/** Answers requests that GraphQL's own handling never sees (probes), or leaves them to it. */
+function useProbes(probe: (request: Request) => Promise<Response> | undefined): Plugin {
+  return {
+    onRequest({ request, endResponse }) {
+      return probe(request)?.then(endResponse);
+    },
+  };
+}
 
 export interface FleetqlServer {
-  /** A fetch handler and a Node request listener at once; never listens by itself. */
+  /** Every route: GraphQL, GraphiQL, /healthz, /readyz and /metrics (unless it has its own port). */
   readonly handler: FleetqlHandler;
   /** Resolves once the catalog is open, migrations are loaded and interrupted operations are settled. */
   readonly ready: Promise<void>;
@@ -80,6 +92,16 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
   let closing = false;
   const authenticator = new Authenticator(config.security, config.host);
   const gate = createRequestGate({ security: config.security, authenticator, graphiql: config.graphiql, logger });
+  const scope = { logger, metrics };
+  // Probes and /metrics are answered before GraphQL and its authentication, and also while fleetql
+  // is starting or closing.
+  const probe = (request: Request): Promise<Response> | undefined => {
+    const path = pathOf(request);
+    if (path === '/healthz') return Promise.resolve(json(200, { status: 'ok' }));
+    if (path === '/readyz') return Promise.resolve(started && !closing ? json(200, { status: 'ready' }) : json(503, { status: closing ? 'closing' : 'starting' }));
+    if (path === metricsPath && metrics !== undefined && config.metricsPort === undefined) return metricsResponse(metrics, request);
+    return undefined;
+  };
   if (!authenticator.anonymousAllowed && config.security.mode === 'development') {
     logger.warn('development mode bound to a non-loopback address: anonymous requests are refused, credentials are required', { host: config.host });
   }
@@ -134,7 +156,8 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
         maxRequestBodySize: false,
         maskedErrors: { maskError: createMaskError(logger) },
         ...securityOptions(config.security),
-        plugins: [useRequestId(), useInputDepthLimit(maxInputDepth), ...securityPlugins(config.security), useExtraErrors(), useErrorCodes(), useRequestScope()],
+        // One adapter, Yoga's: the probes, the gate and the request scope are plugins of it.
+        plugins: [useProbes(probe), useRequestGate(gate), useInputDepthLimit(maxInputDepth), ...securityPlugins(config.security), useExtraErrors(), useErrorCodes(), useRequestScope(scope)],
         context: ({ request, principal }) => ({ ...servicesFor(principal), migrations, rollouts, archives, extraErrors: [], requestId: requestIdOf(request), signal: request.signal }),
       });
       started = { catalog, instances, migrations, yoga, rollouts };
@@ -155,28 +178,21 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
   // Startup failures surface through `ready`; this keeps them from also being unhandled.
   ready.catch(() => undefined);
 
-  const route: Route = async (request) => {
-    const pathname = pathOf(request);
-    if (pathname === '/healthz') return json(200, { status: 'ok' });
-    if (pathname === '/readyz') return started && !closing ? json(200, { status: 'ready' }) : json(503, { status: closing ? 'closing' : 'starting' });
-    if (started === undefined || closing) {
-      const error = new FleetqlError('SERVICE_UNAVAILABLE', closing ? 'fleetql is shutting down' : 'fleetql is starting');
-      return json(503, { errors: [{ message: error.message, extensions: { code: error.code } }] });
-    }
-    const { yoga } = started;
-    // handleRequest, not fetch: the outer adapter already watches the client's connection, and
-    // fetch would tie another abort listener to every request's signal.
-    return gate(request, async (admitted, context) => yoga.handleRequest(admitted, context));
+  const unavailable: Route = async (request) => {
+    const error = new FleetqlError('SERVICE_UNAVAILABLE', closing ? 'fleetql is shutting down' : 'fleetql is starting');
+    return (await probe(request)) ?? json(503, { errors: [{ message: error.message, extensions: { code: error.code } }] });
   };
-  // /metrics is answered before GraphQL (and its authentication) and before readiness.
-  const withMetrics = (next: Route): Route => async (request) =>
-    metrics !== undefined && pathOf(request) === metricsPath ? metricsResponse(metrics, request) : next(request);
-  const notFound: Route = async () => new Response('not found\n', { status: 404 });
-  const handler = makeHandler(scoped(config.metricsPort === undefined ? withMetrics(route) : route, { logger, metrics }));
+  const notServing = listenerOf(scoped(unavailable, scope));
+  const handler: FleetqlHandler = (req, res) => {
+    if (started === undefined || closing) notServing(req, res);
+    else void started.yoga(req, res);
+  };
+  const metricsOnly: Route = async (request) =>
+    metrics !== undefined && pathOf(request) === metricsPath ? metricsResponse(metrics, request) : new Response('not found\n', { status: 404 });
 
   return {
     handler,
-    metricsHandler: metrics !== undefined && config.metricsPort !== undefined ? makeHandler(scoped(withMetrics(notFound), { logger, metrics })) : undefined,
+    metricsHandler: metrics !== undefined && config.metricsPort !== undefined ? listenerOf(scoped(metricsOnly, scope)) : undefined,
     ready,
     instances: () => {
       if (started === undefined) throw new Error('fleetql is not ready');

@@ -1,6 +1,6 @@
 import { GraphQLError } from 'graphql';
 import type { Logger } from '../logger.js';
-import { currentRequestId } from './use-request-id.js';
+import { currentRequestId } from './request-scope.js';
 
 /**
  * Errors made for clients (GraphQLErrors, fleetql's coded errors among them) pass; anything else

@@ -1,10 +1,12 @@
 import { getOperationAST, parse } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
 import type { Authenticator, Principal } from '../auth/index.js';
 import type { SecurityConfig } from '../config/index.js';
 import { FleetqlError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { RateLimiter } from './rate-limiter.js';
-import { requestIdOf } from './use-request-id.js';
+import { requestIdOf } from './request-scope.js';
+
 
 /** What a request that passed the gate carries into GraphQL. */
 export interface GateContext {
@@ -69,11 +71,13 @@ function isSubscription(request: Request, body: Buffer | undefined): boolean {
  * whole request, body included (504 REQUEST_TIMEOUT; a subscription over SSE is exempt once its document shows it is one). Each refusal
  * is a JSON GraphQL error with a code and the request id.
  */
+export type RequestGate = ReturnType<typeof createRequestGate>;
+
 export function createRequestGate(options: { security: SecurityConfig; authenticator: Authenticator; graphiql: boolean; logger: Logger }) {
   const { limits } = options.security;
   const limiter = new RateLimiter(limits.rateLimitPerSecond, limits.rateLimitBurst);
 
-  async function admit(request: Request, next: (request: Request, context: GateContext) => Promise<Response>, exemptFromDeadline: () => void): Promise<Response> {
+  async function admit(request: Request, next: (request: Request, context: GateContext) => Response | Promise<Response>, exemptFromDeadline: () => void): Promise<Response> {
     let principal: Principal | undefined;
     try {
       principal = await options.authenticator.authenticate(request);
@@ -105,7 +109,7 @@ export function createRequestGate(options: { security: SecurityConfig; authentic
     return next(request, { principal });
   }
 
-  return async (request: Request, next: (request: Request, context: GateContext) => Promise<Response>): Promise<Response> => {
+  return async (request: Request, next: (request: Request, context: GateContext) => Response | Promise<Response>): Promise<Response> => {
     const id = requestIdOf(request);
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<Response>((resolve) => {
@@ -122,5 +126,18 @@ export function createRequestGate(options: { security: SecurityConfig; authentic
       // A request cut off by the deadline may still fail later; nobody is waiting for it then.
       work.catch(() => undefined);
     }
+  };
+}
+
+/**
+ * The gate as a Yoga plugin: GraphQL's handling of a request runs inside the gate, with the
+ * principal it found in the server context (Yoga's own routes before it, GraphiQL's page and CORS
+ * preflights, need no credentials).
+ */
+export function useRequestGate(gate: RequestGate): Plugin<Partial<GateContext>> {
+  return {
+    onRequest({ requestHandler, setRequestHandler }) {
+      setRequestHandler((request, serverContext) => gate(request, (admitted, context) => requestHandler(admitted, Object.assign(serverContext, context))));
+    },
   };
 }

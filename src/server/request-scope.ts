@@ -42,6 +42,22 @@ export function requestIdFrom(request: Request): string {
   return given !== null && acceptable.test(given) ? given : randomUUID();
 }
 
+const unscoped = new WeakMap<Request, string>();
+
+/** The id of the request being handled: its scope's, or (outside a scope) one made once per request. */
+export function requestIdOf(request: Request): string {
+  const scoped = currentRequest()?.requestId;
+  if (scoped !== undefined) return scoped;
+  let id = unscoped.get(request);
+  if (id === undefined) unscoped.set(request, (id = requestIdFrom(request)));
+  return id;
+}
+
+/** The id of the request whose handling is running here (async context), for logs deep inside. */
+export function currentRequestId(): string | undefined {
+  return currentRequest()?.requestId;
+}
+
 /**
  * A logger whose lines carry the `request_id` of the request being handled. Work a request starts
  * and that outlives it (a rollout runner) keeps that request's id: the request that caused it.
@@ -60,69 +76,137 @@ export type Route = (request: Request) => Promise<Response>;
 
 const paths = new WeakMap<Request, string>();
 
-/** The request's path: parsed once, though the scope, the /metrics check and the route each ask. */
+/** The request's path: parsed once, though the scope and the routes each ask. */
 export function pathOf(request: Request): string {
   let path = paths.get(request);
   if (path === undefined) paths.set(request, (path = new URL(request.url).pathname));
   return path;
 }
 
-/**
- * Runs `route` inside a request scope: the response carries `x-request-id`, every log line the
- * request causes carries `request_id`, and once the response has ended (a subscription stream
- * included) one access line is logged and the request is counted in the metrics.
- */
-export function scoped(route: Route, options: { logger: Logger; metrics: FleetqlMetrics | undefined }) {
-  const { logger, metrics } = options;
-  return async (request: Request, context: { res?: ServerResponse }): Promise<Response> => {
-    const started = performance.now();
-    const scope: RequestScope = { requestId: requestIdFrom(request) };
-    const path = pathOf(request);
-    let response: Response | undefined;
-    let done = false;
-    const finish = (status: number) => {
-      if (done) return;
-      done = true;
-      const durationMs = performance.now() - started;
-      metrics?.httpRequestFinished(path, status);
-      if (scope.errorCodes !== undefined) metrics?.graphqlRequest(scope.operationType, durationMs, scope.errorCodes);
-      logger[quietPaths.has(path) ? 'debug' : 'info']('request', {
-        request_id: scope.requestId,
-        method: request.method,
-        path,
-        status,
-        duration_ms: Math.round(durationMs * 10) / 10,
-        ...(scope.operationType === undefined ? {} : { operation_type: scope.operationType }),
-        ...(scope.operationName === undefined ? {} : { operation_name: scope.operationName }),
-        ...(scope.errorCodes === undefined || scope.errorCodes.length === 0 ? {} : { error_codes: [...new Set(scope.errorCodes.map(String))] }),
-      });
-    };
-    metrics?.httpRequestStarted();
-    // Under Node the request ends when the response does (a stream may outlive the handler);
-    // 499 (as nginx logs it) when the client went away before a response was made.
-    const res = context.res;
-    let failed = false;
-    res?.once('close', () => finish(response?.status ?? (failed ? 500 : 499)));
-    try {
-      response = await storage.run(scope, () => route(request));
-    } catch (error) {
-      failed = true;
-      if (res === undefined) finish(500);
-      throw error;
-    }
-    if (!response.headers.has(requestIdHeader)) response.headers.set(requestIdHeader, scope.requestId);
-    if (res === undefined) finish(response.status);
-    return response;
+export interface ScopeOptions {
+  readonly logger: Logger;
+  readonly metrics: FleetqlMetrics | undefined;
+}
+
+/** A request being handled: its scope, and what ends it once the response has. */
+class OpenRequest {
+  readonly scope: RequestScope;
+  readonly #request: Request;
+  readonly #options: ScopeOptions;
+  readonly #started = performance.now();
+  #response: Response | undefined;
+  #watched = false;
+  #done = false;
+
+  constructor(request: Request, options: ScopeOptions) {
+    this.#request = request;
+    this.#options = options;
+    this.scope = { requestId: requestIdFrom(request) };
+    options.metrics?.httpRequestStarted();
+  }
+
+  /**
+   * Under Node the request ends when the response's stream closes (a subscription outlives its
+   * handler); 499 (as nginx logs it) when the client went away before a response was made.
+   */
+  watch(res: ServerResponse | undefined): void {
+    if (this.#watched || res === undefined) return;
+    this.#watched = true;
+    res.once('close', () => this.finish(this.#response?.status ?? 499));
+  }
+
+  /** The response is made: it carries the request id; without Node's response, the request ends here. */
+  responded(response: Response, res: ServerResponse | undefined): void {
+    this.#response = response;
+    response.headers.set(requestIdHeader, this.scope.requestId);
+    this.watch(res);
+    if (res === undefined) this.finish(response.status);
+  }
+
+  /** One access line and the request's metrics, once. */
+  finish(status: number): void {
+    if (this.#done) return;
+    this.#done = true;
+    const { logger, metrics } = this.#options;
+    const { scope } = this;
+    const durationMs = performance.now() - this.#started;
+    const path = pathOf(this.#request);
+    metrics?.httpRequestFinished(path, status);
+    if (scope.errorCodes !== undefined) metrics?.graphqlRequest(scope.operationType, durationMs, scope.errorCodes);
+    logger[quietPaths.has(path) ? 'debug' : 'info']('request', {
+      request_id: scope.requestId,
+      method: this.#request.method,
+      path,
+      status,
+      duration_ms: Math.round(durationMs * 10) / 10,
+      ...(scope.operationType === undefined ? {} : { operation_type: scope.operationType }),
+      ...(scope.operationName === undefined ? {} : { operation_name: scope.operationName }),
+      ...(scope.errorCodes === undefined || scope.errorCodes.length === 0 ? {} : { error_codes: [...new Set(scope.errorCodes.map(String))] }),
+    });
+  }
+}
+
+/** Runs `handle` inside the request's scope; a failure (no response made) ends the request as a 500. */
+function within<T>(open: OpenRequest, handle: () => T | Promise<T>): T | Promise<T> {
+  const fail = (error: unknown): never => {
+    open.finish(500);
+    throw error;
   };
+  return storage.run(open.scope, () => {
+    try {
+      const handled = handle();
+      return handled instanceof Promise ? handled.catch(fail) : handled;
+    } catch (error) {
+      return fail(error);
+    }
+  });
 }
 
 /**
- * Notes in the request scope what GraphQL knows of the request: the operation's type and name
- * once parsed, and the code of every error in the result. Put it after useErrorCodes, so the
- * codes are final.
+ * Runs `route` inside a request scope, for the small adapters beside GraphQL (while starting or
+ * closing, the metrics port): the same request id, access line and metrics as useRequestScope.
  */
-export function useRequestScope(): Plugin {
+export function scoped(route: Route, options: ScopeOptions) {
+  return async (request: Request, context: { res?: ServerResponse }): Promise<Response> => {
+    const open = new OpenRequest(request, options);
+    open.watch(context.res);
+    return within(open, async () => {
+      const response = await route(request);
+      open.responded(response, context.res);
+      return response;
+    });
+  };
+}
+
+const opened = new WeakMap<RequestScope, OpenRequest>();
+const openRequest = (): OpenRequest | undefined => {
+  const scope = storage.getStore();
+  return scope === undefined ? undefined : opened.get(scope);
+};
+
+/**
+ * The request scope as a Yoga plugin: every request is handled inside its scope
+ * (the response carries `x-request-id`, every log line the request causes carries `request_id`),
+ * and once the response has ended one access line is logged and the request is counted. It also
+ * notes what GraphQL learns of the request: the operation's type and name once parsed, and the
+ * code of every error in the result (put it after useErrorCodes, so the codes are final).
+ */
+export function useRequestScope(options: ScopeOptions): Plugin {
+  const resOf = (serverContext: object) => (serverContext as { res?: ServerResponse }).res;
   return {
+    instrumentation: {
+      request({ request }, handle) {
+        const open = new OpenRequest(request, options);
+        opened.set(open.scope, open);
+        return within(open, handle);
+      },
+    },
+    onRequest({ serverContext }) {
+      openRequest()?.watch(resOf(serverContext));
+    },
+    onResponse({ response, serverContext }) {
+      openRequest()?.responded(response, resOf(serverContext));
+    },
     onParse({ context }) {
       return ({ result }) => {
         const scope = storage.getStore();

@@ -40,15 +40,31 @@ function documentDepth(source: string, limit: number): number {
   return deepest;
 }
 
+/** Documents whose depth is remembered, and the longest remembered (so the memory stays small). */
+const maxMeasured = 1000;
+const maxRememberedLength = 8 * 1024;
+
 /**
  * Refuses documents and variables nested deeper than `maxDepth` before they are parsed or coerced:
  * graphql-js and the executor recurse on input values, so a few thousand levels exhaust the stack.
  */
 export function useInputDepthLimit(maxDepth: number): Plugin {
+  // Clients send the same few documents again and again: each is measured once.
+  const measured = new Map<string, boolean>();
+  const documentTooDeep = (query: string): boolean => {
+    let tooDeep = measured.get(query);
+    if (tooDeep === undefined) {
+      tooDeep = documentDepth(query, maxDepth) > maxDepth;
+      if (query.length > maxRememberedLength) return tooDeep;
+      if (measured.size >= maxMeasured) measured.clear();
+      measured.set(query, tooDeep);
+    }
+    return tooDeep;
+  };
   return {
     onParams({ params, setResult }) {
       const tooDeep =
-        (typeof params.query === 'string' && documentDepth(params.query, maxDepth) > maxDepth) ||
+        (typeof params.query === 'string' && documentTooDeep(params.query)) ||
         (params.variables !== undefined && jsonDepth(params.variables, maxDepth) > maxDepth);
       if (tooDeep) {
         setResult({
