@@ -19,8 +19,13 @@ export interface ServerProcess {
   rss(): number;
   /** Open file descriptors now. */
   descriptors(): number;
+  /** CPU time the process has used so far (user + system, every thread), in microseconds. */
+  cpuMicros(): number;
   stop(): Promise<void>;
 }
+
+/** Kernel clock ticks per second (USER_HZ), the unit of /proc/<pid>/stat's CPU times. */
+const clockTicks = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 const live = new Set<ChildProcess>();
 process.on('exit', () => {
@@ -29,10 +34,11 @@ process.on('exit', () => {
 // Interrupted: take the servers down too (exit handlers do not run on a signal by default).
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
 
+/** Children run with NODE_ENV=production, as the Dockerfile runs fleetql (graphql-js skips its development checks). */
 function cleanEnv(extra: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(process.env)) if (value !== undefined && !name.startsWith('FLEETQL_')) env[name] = value;
-  return { ...env, ...extra };
+  return { ...env, NODE_ENV: 'production', ...extra };
 }
 
 /**
@@ -78,6 +84,12 @@ async function start(args: string[], env: Record<string, string>, ready: RegExp,
     startupMs,
     rss: () => Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024,
     descriptors: () => fs.readdirSync(`/proc/${pid}/fd`).length,
+    cpuMicros: () => {
+      // Fields 14 and 15 of /proc/<pid>/stat (utime, stime), counted after the command's ")".
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return ((Number(fields[11]) + Number(fields[12])) * 1e6) / clockTicks;
+    },
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
