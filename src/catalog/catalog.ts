@@ -71,7 +71,8 @@ export interface RecordedMigration {
  */
 export interface Catalog {
   getInstance(id: string): InstanceRecord | undefined;
-  listInstances(query: InstanceQuery): InstanceRecord[];
+  /** The records as of now; the array may be shared with other callers (a cached listing). */
+  listInstances(query: InstanceQuery): readonly InstanceRecord[];
   countInstances(where?: InstanceFilter): number;
   /** Every catalogued instance counted by state and schema version, in one read (for metrics). */
   countByStateAndVersion(): Array<{ state: InstanceState; schema_version: number; count: number }>;

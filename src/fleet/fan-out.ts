@@ -9,8 +9,6 @@ export interface FanOutOptions {
   deadline: number;
 }
 
-export type InstanceOutcome<T> = { readonly instanceId: string; readonly ok: true; readonly value: T } | { readonly instanceId: string; readonly ok: false; readonly error: FleetqlError };
-
 /**
  * How long the fan-out may hold the event loop before it lets other requests run: single-instance
  * reads wait at most about this long behind a fan-out (bench item 4), and each slice costs the
@@ -30,24 +28,33 @@ function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
 
+/** What a fan-out leaves once every answer went to `onAnswer`: how many answered, and every failure. */
+export interface FanOutResult {
+  readonly answered: number;
+  /** One per failed instance, in target order. */
+  readonly failures: FleetqlError[];
+}
+
 /**
- * Runs `task` on every target and returns one outcome per target, in target order; it never throws
- * for an instance's failure. A task answers at once (a warm handle: the driver is synchronous) or
- * with a promise; `concurrency` workers take targets in turn, and a worker whose task answered at
- * once goes on without a promise in between. The workers yield to the event loop together every
- * few milliseconds (one slice per turn of the loop, whoever uses it), so a fan-out over thousands
- * of instances does not stall single-instance requests. Per-instance time is measured around the
- * task (a synchronous statement cannot be interrupted from the same thread), and instances not
- * started before the deadline are not started at all. `onAnswer` is told each answer that counts
- * (not timed out), as soon as it is known: a merge can tighten what later instances are asked for.
+ * Runs `task` on every target; each answer that counts (not timed out) goes to `onAnswer` as soon
+ * as it is known, and each failure comes back in the result: it never throws for an instance's
+ * failure, and it keeps nothing per answered instance (a merge folds answers as they come, and can
+ * tighten what later instances are asked for). A task answers at once (a warm handle: the driver is
+ * synchronous) or with a promise; `concurrency` workers take targets in turn, and a worker whose
+ * task answered at once goes on without a promise in between. The workers yield to the event loop
+ * together every few milliseconds (one slice per turn of the loop, whoever uses it), so a fan-out
+ * over thousands of instances does not stall single-instance requests. Per-instance time is
+ * measured around the task (a synchronous statement cannot be interrupted from the same thread),
+ * and instances not started before the deadline are not started at all.
  */
 export async function fanOut<T>(
   targets: readonly string[],
   options: FanOutOptions,
   task: (instanceId: string, index: number) => T | Promise<T>,
-  onAnswer?: (value: T, index: number) => void,
-): Promise<InstanceOutcome<T>[]> {
-  const outcomes: InstanceOutcome<T>[] = new Array(targets.length);
+  onAnswer: (value: T, index: number) => void,
+): Promise<FanOutResult> {
+  const failures: Array<{ index: number; error: FleetqlError }> = [];
+  let answered = 0;
   let next = 0;
   let sliceStart = performance.now();
   // One shared wait per turn: the slice restarts once, and every worker waits for the same turn.
@@ -72,17 +79,20 @@ export async function fanOut<T>(
     );
   const worker = async () => {
     let wentAsync = false;
+    // One clock reading per instance: the end of one task is the start of the next.
+    let now = performance.now();
     while (next < targets.length) {
-      if (performance.now() - sliceStart > sliceMs) {
+      if (now - sliceStart > sliceMs) {
         await (wentAsync ? ownTurn() : nextTurn());
         wentAsync = false;
+        now = performance.now();
         continue;
       }
       const index = next++;
       const instanceId = targets[index]!;
-      const started = performance.now();
+      const started = now;
       if (started > options.deadline) {
-        outcomes[index] = { instanceId, ok: false, error: new FleetqlError('INSTANCE_TIMEOUT', `instance "${instanceId}" was not reached before the query's deadline`, { extensions: { instance_id: instanceId } }) };
+        failures.push({ index, error: new FleetqlError('INSTANCE_TIMEOUT', `instance "${instanceId}" was not reached before the query's deadline`, { extensions: { instance_id: instanceId } }) });
         continue;
       }
       try {
@@ -90,18 +100,20 @@ export async function fanOut<T>(
         const result = task(instanceId, index);
         wentAsync = isPromise(result);
         const value = isPromise(result) ? await result : result;
-        const elapsed = performance.now() - started;
+        now = performance.now();
+        const elapsed = now - started;
         if (elapsed > options.instanceTimeoutMs) {
-          outcomes[index] = { instanceId, ok: false, error: new FleetqlError('INSTANCE_TIMEOUT', `instance "${instanceId}" took ${Math.round(elapsed)} ms, more than ${options.instanceTimeoutMs} ms`, { extensions: { instance_id: instanceId } }) };
+          failures.push({ index, error: new FleetqlError('INSTANCE_TIMEOUT', `instance "${instanceId}" took ${Math.round(elapsed)} ms, more than ${options.instanceTimeoutMs} ms`, { extensions: { instance_id: instanceId } }) });
         } else {
-          outcomes[index] = { instanceId, ok: true, value };
-          onAnswer?.(value, index);
+          onAnswer(value, index);
+          answered += 1;
         }
       } catch (error) {
-        outcomes[index] = { instanceId, ok: false, error: asInstanceError(instanceId, error) };
+        now = performance.now();
+        failures.push({ index, error: asInstanceError(instanceId, error) });
       }
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, targets.length)) }, worker));
-  return outcomes;
+  return { answered, failures: failures.sort((a, b) => a.index - b.index).map(({ error }) => error) };
 }

@@ -5,6 +5,7 @@ import { FleetqlError } from '../errors.js';
 import type { Selection } from '../instances/index.js';
 import type { SqliteDatabase } from '../storage/index.js';
 import {
+  AggregateMerge,
   compareDirected,
   compareSqlValues,
   decodeCursor,
@@ -12,7 +13,6 @@ import {
   groupingKeys,
   keysetAfter,
   keysetBefore,
-  mergeAggregateRows,
   orderFingerprint,
   orderTerms,
   pageArgs,
@@ -34,7 +34,7 @@ import {
   type TableModel,
   type TableScope,
 } from '../query/index.js';
-import { fanOut, type FanOutOptions, type InstanceOutcome } from './fan-out.js';
+import { fanOut, type FanOutOptions } from './fan-out.js';
 
 /** Limits and defaults of fleet queries (documented in config). */
 export interface FleetLimits {
@@ -78,6 +78,9 @@ export interface FleetSelectArgs {
   concurrency?: number | null | undefined;
   timeout_ms?: number | null | undefined;
 }
+
+/** How long listing the selection may hold the event loop before it lets other requests run. */
+const selectSliceMs = 4;
 
 /** States whose instances a fleet query asks; a quarantined one answers with its error. */
 const fannedStates = ['ACTIVE', 'QUARANTINED'];
@@ -145,48 +148,48 @@ export class FleetService {
   }
 
   /**
-   * The catalog listing in pages by id, the event loop free between pages: listing 10,000 records
-   * in one statement holds it for 40–100 ms (the driver builds every row), longer than a fan-out
-   * slice. The mark is the first page's, taken before any record is read.
+   * The catalog listing in pages by id, the event loop let go between pages once it has been held
+   * a few milliseconds: listing 10,000 records in one statement holds it for 40–100 ms (the driver
+   * builds every row), longer than a fan-out slice; pages the catalog kept cost nothing. The mark
+   * is the first page's, taken before any record is read.
    */
   async #selectInPages(where: InstanceFilter): Promise<Selection> {
     const selectPage = this.#limits.selectPage ?? 1000;
     let first: Selection | undefined;
     const records: InstanceRecord[] = [];
+    let held = performance.now();
     for (;;) {
       const after = records.at(-1)?.id;
       const page = this.#instances.select({ where: after === undefined ? where : { _and: [where, { id: { _gt: after } }] }, orderBy: [{ id: 'asc' }], limit: selectPage });
       first ??= page;
-      records.push(...page.records);
+      for (const record of page.records) records.push(record);
       if (page.records.length < selectPage) break;
-      await nextTurn();
+      if (performance.now() - held > selectSliceMs) {
+        await nextTurn();
+        held = performance.now();
+      }
     }
     return { records, mark: first.mark };
   }
 
   /**
-   * Runs `fn` on every target's handle with the table as that instance has it; `onAnswer` sees each
-   * answer that counts as it comes (see `fanOut`).
+   * Runs `fn` on every target's handle with the table as that instance has it; `onAnswer` folds each
+   * answer that counts as it comes (see `fanOut`), so nothing is kept per instance.
    */
   async #run<T>(
     scope: FleetScope,
     field: FleetFieldKind,
     table: TableModel,
     fn: (db: SqliteDatabase, s: TableScope, instanceId: string) => T,
-    onAnswer?: (value: T) => void,
-  ): Promise<{ values: Array<{ instanceId: string; value: T }>; coverage: Coverage; failures: FleetqlError[] }> {
+    onAnswer: (value: T, instanceId: string) => void,
+  ): Promise<{ coverage: Coverage; failures: FleetqlError[] }> {
     const started = performance.now();
     const { records, mark } = scope.selection;
+    const { targets } = scope;
     const task = (instanceId: string, index: number) => this.#data.readTable(records[index]!, mark, table, (db, s) => fn(db, s, instanceId));
-    const outcomes: InstanceOutcome<T>[] = await fanOut(scope.targets, { ...scope.options, deadline: performance.now() + scope.options.deadlineMs }, task, onAnswer);
-    const values: Array<{ instanceId: string; value: T }> = [];
-    const failures: FleetqlError[] = [];
-    for (const outcome of outcomes) {
-      if (outcome.ok) values.push({ instanceId: outcome.instanceId, value: outcome.value });
-      else failures.push(outcome.error);
-    }
-    this.#observer?.fanOutDone({ field, targets: scope.targets.length, durationMs: performance.now() - started, failureCodes: failures.map((failure) => failure.code) });
-    return { values, failures, coverage: { targeted: scope.targets.length, answered: values.length, failed: failures.length } };
+    const { answered, failures } = await fanOut(targets, { ...scope.options, deadline: performance.now() + scope.options.deadlineMs }, task, (value, index) => onAnswer(value, targets[index]!));
+    this.#observer?.fanOutDone({ field, targets: targets.length, durationMs: performance.now() - started, failureCodes: failures.map((failure) => failure.code) });
+    return { failures, coverage: { targeted: targets.length, answered, failed: failures.length } };
   }
 
   /** The fleet order: the requested terms, then instance id, then the key (as one shared table would sort). */
@@ -263,38 +266,58 @@ export class FleetService {
     return async (columns: readonly ColumnModel[], distinct: boolean): Promise<number> => {
       if (!distinct || columns.length === 0) {
         const plan = perScope((s) => selectCount(s, where, columns, false, extra?.(s)));
-        const run = await this.#run(scope, 'count', table, (db, s) => {
-          if (!s.exists) return 0n;
-          const query = plan(s);
-          return BigInt(db.row(query.sql, query.params)?.[0] as bigint);
-        });
-        return Number(run.values.reduce((sum, { value }) => sum + value, 0n));
+        let total = 0n;
+        await this.#run(
+          scope,
+          'count',
+          table,
+          (db, s) => {
+            if (!s.exists) return 0n;
+            const query = plan(s);
+            return BigInt(db.row(query.sql, query.params)?.[0] as bigint);
+          },
+          (count) => (total += count),
+        );
+        return Number(total);
       }
       const seen = new Set<string>();
       const plan = perScope((s) => selectDistinct(s, where, columns, extra?.(s)));
-      await this.#run(scope, 'count', table, (db, s) => {
-        if (!s.exists) return;
-        const query = plan(s);
-        for (const tuple of db.rows(query.sql, query.params)) seen.add(tupleKey(tuple));
-      });
+      await this.#run(
+        scope,
+        'count',
+        table,
+        (db, s) => {
+          if (!s.exists) return;
+          const query = plan(s);
+          for (const tuple of db.rows(query.sql, query.params)) seen.add(tupleKey(tuple));
+        },
+        () => undefined,
+      );
       return seen.size;
     };
   }
 
   async aggregate(scope: FleetScope, table: TableModel, where: BoolExp | null | undefined, needs?: AggregateNeeds): Promise<FleetAnswer<AggregateResult>> {
     let layout: AggregateLayout | undefined;
+    let merge: AggregateMerge | undefined;
     const plan = perScope((s) => selectAggregate(s, where, needs));
-    const run = await this.#run(scope, 'aggregate', table, (db, s) => {
-      const query = plan(s);
-      layout = query.layout;
-      if (!s.exists) return query.layout.kinds.map(({ kind }) => (kind === 'count' || kind === 'count_col' ? 0n : null));
-      return db.row(query.sql, query.params) ?? [];
-    });
+    const run = await this.#run(
+      scope,
+      'aggregate',
+      table,
+      (db, s) => {
+        const query = plan(s);
+        layout = query.layout;
+        if (!s.exists) return query.layout.kinds.map(({ kind }) => (kind === 'count' || kind === 'count_col' ? 0n : null));
+        return db.row(query.sql, query.params) ?? [];
+      },
+      (row) => (merge ??= new AggregateMerge(layout!)).add(row),
+    );
     layout ??= this.#emptyLayout(table, needs);
     const coverage = run.coverage;
     const value: AggregateResult = {
       layout,
-      values: mergeAggregateRows(layout, run.values.map(({ value }) => value)),
+      values: (merge ?? new AggregateMerge(layout)).result(),
       count: this.#fleetCount(scope, table, where),
       coverage,
     };
@@ -312,23 +335,28 @@ export class FleetService {
     let layout: AggregateLayout = this.#emptyLayout(table);
     // Every group of every instance (no per-instance limit): order and limit apply after merging.
     const plan = perScope((s) => selectGroups(s, { grouping_keys: args.grouping_keys, where: args.where ?? null }, null));
-    const run = await this.#run(scope, 'groups', table, (db, s) => {
-      const query = plan(s);
-      layout = query.layout;
-      return s.exists ? db.rows(query.sql, query.params) : [];
-    });
-    const merged = new Map<string, { keyValues: unknown[]; partials: unknown[][] }>();
-    for (const { value: rows } of run.values) {
-      for (const row of rows) {
-        const keyValues = row.slice(0, keys.length);
-        const key = tupleKey(keyValues);
-        const group = merged.get(key);
-        if (group) group.partials.push(row.slice(keys.length));
-        else merged.set(key, { keyValues, partials: [row.slice(keys.length)] });
-      }
-    }
+    const merged = new Map<string, { keyValues: unknown[]; merge: AggregateMerge }>();
+    const run = await this.#run(
+      scope,
+      'groups',
+      table,
+      (db, s) => {
+        const query = plan(s);
+        layout = query.layout;
+        return s.exists ? db.rows(query.sql, query.params) : [];
+      },
+      (rows) => {
+        for (const row of rows) {
+          const keyValues = row.slice(0, keys.length);
+          const key = tupleKey(keyValues);
+          let group = merged.get(key);
+          if (group === undefined) merged.set(key, (group = { keyValues, merge: new AggregateMerge(layout) }));
+          group.merge.add(row.slice(keys.length));
+        }
+      },
+    );
     const countIndex = layout.index.get('count')!;
-    const groups = [...merged.values()].map((g) => ({ keyValues: g.keyValues, values: mergeAggregateRows(layout, g.partials) }));
+    const groups = [...merged.values()].map((g) => ({ keyValues: g.keyValues, values: g.merge.result() }));
     const order: Array<(a: (typeof groups)[number], b: (typeof groups)[number]) => number> = [];
     for (const element of args.order_by ?? []) {
       const entries = Object.entries(element).filter(([, d]) => d !== undefined && d !== null);

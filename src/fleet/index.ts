@@ -1,4 +1,4 @@
 export { fanOut } from './fan-out.js';
-export type { FanOutOptions, InstanceOutcome } from './fan-out.js';
+export type { FanOutOptions, FanOutResult } from './fan-out.js';
 export { FleetService } from './fleet-service.js';
 export type { FanOutObserver, FleetAnswer, FleetFieldKind, FleetLimits, FleetScope, FleetSelectArgs } from './fleet-service.js';

@@ -109,7 +109,7 @@ export class InstanceService {
     return record;
   }
 
-  list(query: InstanceQuery): InstanceRecord[] {
+  list(query: InstanceQuery): readonly InstanceRecord[] {
     return this.#catalog.listInstances(query);
   }
 

@@ -90,7 +90,7 @@ export class ScopedInstances implements InstanceAccess {
     return record;
   }
 
-  list(query: InstanceQuery): InstanceRecord[] {
+  list(query: InstanceQuery): readonly InstanceRecord[] {
     return this.#service.list({ ...query, where: this.#where(query.where) });
   }
 

@@ -25,4 +25,4 @@ export {
 export type { AggregateLayout, AggregateNeeds, BoolExp, GroupsArgs, ListArgs, OrderBy, OrderTerm, Page, SqlText } from './plan.js';
 export { compareDirected, compareSqlValues } from './compare.js';
 export { toGraphQL, toSql } from './values.js';
-export { mergeAggregateRows, TopK } from './merge.js';
+export { AggregateMerge, mergeAggregateRows, TopK } from './merge.js';

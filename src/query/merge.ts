@@ -3,56 +3,72 @@ import type { AggregateLayout } from './plan.js';
 
 const isNull = (value: unknown): boolean => value === null || value === undefined;
 
-function addIntegers(values: readonly unknown[]): bigint | null {
-  let total: bigint | null = null;
-  for (const value of values) if (!isNull(value)) total = (total ?? 0n) + BigInt(value as bigint | number);
-  return total;
+/**
+ * Folds per-instance aggregate rows (same layout) into the row one database holding all their
+ * rows would give, one row at a time (a fan-out keeps nothing per instance): counts and integer
+ * sums add exactly (bigint), min/max compare as SQLite does, avg is the merged sum over the merged
+ * count, never an average of averages.
+ */
+export class AggregateMerge {
+  readonly layout: AggregateLayout;
+  readonly #merged: unknown[];
+
+  constructor(layout: AggregateLayout) {
+    this.layout = layout;
+    this.#merged = layout.kinds.map(({ kind }) => (kind === 'count' || kind === 'count_col' ? 0n : null));
+  }
+
+  add(row: readonly unknown[]): void {
+    const merged = this.#merged;
+    const kinds = this.layout.kinds;
+    for (let i = 0; i < kinds.length; i++) {
+      const value = row[i];
+      if (isNull(value)) continue;
+      const current = merged[i];
+      switch (kinds[i]!.kind) {
+        case 'count':
+        case 'count_col':
+        case 'sum_hi':
+        case 'sum_lo':
+          merged[i] = ((current as bigint | null) ?? 0n) + BigInt(value as bigint | number);
+          break;
+        case 'sum':
+          merged[i] = ((current as number | null) ?? 0) + Number(value);
+          break;
+        case 'min':
+          if (current === null || compareSqlValues(value, current) < 0) merged[i] = value;
+          break;
+        case 'max':
+          if (current === null || compareSqlValues(value, current) > 0) merged[i] = value;
+          break;
+        case 'avg':
+          break; // from the merged sum and count, in `result`
+      }
+    }
+  }
+
+  result(): unknown[] {
+    const { layout } = this;
+    const merged = [...this.#merged];
+    layout.kinds.forEach(({ kind, column }, i) => {
+      if (kind !== 'avg' || column === undefined) return;
+      const count = merged[layout.index.get(`count_col:${column.sql}`)!] as bigint;
+      if (count === 0n) return;
+      if (column.kind === 'integer') {
+        const hi = merged[layout.index.get(`sum_hi:${column.sql}`)!] as bigint;
+        const lo = merged[layout.index.get(`sum_lo:${column.sql}`)!] as bigint;
+        merged[i] = Number(hi * 4294967296n + lo) / Number(count);
+      } else merged[i] = (merged[layout.index.get(`sum:${column.sql}`)!] as number) / Number(count);
+    });
+    return merged;
+  }
 }
 
-/**
- * Merges per-instance aggregate rows (same layout) into the row one database holding all their
- * rows would give: counts and integer sums add exactly (bigint), min/max compare as SQLite does,
- * avg is the merged sum over the merged count, never an average of averages.
- */
+/** Merges per-instance aggregate rows at once (see AggregateMerge). */
 export function mergeAggregateRows(layout: AggregateLayout, partials: readonly (readonly unknown[])[]): unknown[] {
-  const merged: unknown[] = layout.kinds.map(({ kind }, i) => {
-    const values = partials.map((row) => row[i]);
-    switch (kind) {
-      case 'count':
-      case 'count_col':
-        return addIntegers(values) ?? 0n;
-      case 'sum_hi':
-      case 'sum_lo':
-        return addIntegers(values);
-      case 'sum': {
-        let total: number | null = null;
-        for (const value of values) if (!isNull(value)) total = (total ?? 0) + Number(value);
-        return total;
-      }
-      case 'min':
-      case 'max': {
-        let best: unknown = null;
-        for (const value of values) {
-          if (isNull(value)) continue;
-          if (best === null || (kind === 'min' ? compareSqlValues(value, best) < 0 : compareSqlValues(value, best) > 0)) best = value;
-        }
-        return best;
-      }
-      case 'avg':
-        return null; // from the merged sum and count, below
-    }
-  });
-  layout.kinds.forEach(({ kind, column }, i) => {
-    if (kind !== 'avg' || column === undefined) return;
-    const count = merged[layout.index.get(`count_col:${column.sql}`)!] as bigint;
-    if (count === 0n) return;
-    if (column.kind === 'integer') {
-      const hi = merged[layout.index.get(`sum_hi:${column.sql}`)!] as bigint;
-      const lo = merged[layout.index.get(`sum_lo:${column.sql}`)!] as bigint;
-      merged[i] = Number(hi * 4294967296n + lo) / Number(count);
-    } else merged[i] = (merged[layout.index.get(`sum:${column.sql}`)!] as number) / Number(count);
-  });
-  return merged;
+  const merge = new AggregateMerge(layout);
+  for (const row of partials) merge.add(row);
+  return merge.result();
 }
 
 /**

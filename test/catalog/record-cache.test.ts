@@ -66,3 +66,27 @@ test('a change committed by another connection is seen within the external check
   await sleep(externalCheckMs + 20);
   assert.equal(catalog.getInstance('a')?.state, 'QUARANTINED');
 });
+
+test('listings are kept under the same rule: repeated at no cost, fresh after a write or an external commit', async (t) => {
+  const { catalog, file } = catalogIn(t);
+  created(catalog, 'a', { org: 'x' });
+  created(catalog, 'b', { org: 'x' });
+  const query = { where: { labels: { _contains: { org: 'x' } } }, orderBy: [{ id: 'asc' as const }] };
+  const ids = () => catalog.listInstances(query).map((record) => record.id);
+  assert.deepEqual(ids(), ['a', 'b']);
+  const before = storageStats.statementsExecuted;
+  for (let i = 0; i < 50; i++) ids();
+  assert.ok(storageStats.statementsExecuted - before <= 1, `50 repeated listings ran ${storageStats.statementsExecuted - before} statements`);
+  assert.ok(Object.isFrozen(catalog.listInstances(query)), 'a kept listing is shared, so it cannot be changed');
+
+  catalog.setLabels('b', { org: 'y' });
+  assert.deepEqual(ids(), ['a'], 'a write of this connection is seen at once');
+  created(catalog, 'c', { org: 'x' });
+  assert.deepEqual(ids(), ['a', 'c']);
+
+  const other = SqliteDatabase.open(file, { journalMode: 'wal', busyTimeoutMs: 1000 });
+  other.run(`UPDATE instances SET state = 'QUARANTINED' WHERE id = ?`, ['a']);
+  other.close();
+  await sleep(externalCheckMs + 20);
+  assert.equal(catalog.listInstances(query).find((record) => record.id === 'a')?.state, 'QUARANTINED');
+});
