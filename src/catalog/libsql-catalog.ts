@@ -70,8 +70,13 @@ interface OperationRow {
 
 /** Records kept at most (dropped together beyond: a fleet this large re-reads them as it goes). */
 const maxCachedRecords = 200_000;
-/** Listings kept at most: a 10,000-instance fleet query lists 10 pages of 1,000 records. */
-const maxCachedListings = 64;
+/**
+ * Records kept in listings at most, the least recently used listings dropped first: a fleet query
+ * lists its selection in pages of 1,000, so a selection of up to this many records stays whole
+ * (bounded by records, not listings: a count of listings would drop the first pages of a large
+ * selection before its last ones, and no page would ever be found).
+ */
+const maxListedRecords = 200_000;
 /** How soon a change committed by another connection to the catalog is seen by instance lookups. */
 export const externalCheckMs = 50;
 
@@ -141,6 +146,8 @@ export class LibsqlCatalog implements Catalog {
    * thousands of records query after query (at 10,000 instances ~40 ms and as many objects each time).
    */
   readonly #listings = new Map<string, readonly InstanceRecord[]>();
+  /** Records in the kept listings. */
+  #listed = 0;
   #recordsAtWrite = -1;
   #dataVersion: unknown;
   #checkedAt = 0;
@@ -193,15 +200,19 @@ export class LibsqlCatalog implements Catalog {
       const version = this.#db.row('PRAGMA data_version')?.[0];
       if (version !== this.#dataVersion) {
         this.#dataVersion = version;
-        this.#records.clear();
-        this.#listings.clear();
+        this.#dropKept();
       }
     }
     if (writes !== this.#recordsAtWrite) {
       this.#recordsAtWrite = writes;
-      this.#records.clear();
-      this.#listings.clear();
+      this.#dropKept();
     }
+  }
+
+  #dropKept(): void {
+    this.#records.clear();
+    this.#listings.clear();
+    this.#listed = 0;
   }
 
   #where(where: InstanceFilter | undefined, params: unknown[]): string {
@@ -225,8 +236,13 @@ export class LibsqlCatalog implements Catalog {
     const records = Object.freeze(
       this.#db.rows(`SELECT ${instanceColumns} FROM instances WHERE ${where} ORDER BY ${compileInstanceOrder(query.orderBy)} LIMIT ? OFFSET ?`, params).map(toRecord),
     );
-    if (this.#listings.size >= maxCachedListings) this.#listings.delete(this.#listings.keys().next().value!);
     this.#listings.set(key, records);
+    this.#listed += records.length;
+    for (const [oldest, listing] of this.#listings) {
+      if (this.#listed <= maxListedRecords) break;
+      this.#listings.delete(oldest);
+      this.#listed -= listing.length;
+    }
     return records;
   }
 
