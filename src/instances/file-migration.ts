@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { FleetqlError, isFleetqlError } from '../errors.js';
-import { currentVersion, migrateTo, type MigrationSet } from '../migrations/index.js';
+import { currentVersion, migrateTo, VersionMismatch, type MigrationSet } from '../migrations/index.js';
 import { copyFileDurably, removeFileAndSidecars, SqliteDatabase, StorageError, type JournalMode } from '../storage/index.js';
 
 /**
@@ -10,6 +10,11 @@ import { copyFileDurably, removeFileAndSidecars, SqliteDatabase, StorageError, t
 export interface MigrateFileJob {
   file: string;
   target: number;
+  /**
+   * The version the catalog has for the instance: checked inside the migration's transaction
+   * rather than read first (see `migrateFile`); the file's own version wins when they differ.
+   */
+  expected?: number | undefined;
   /** Where to keep a copy of the file before migrating it (for a rollback). */
   snapshot?: string | undefined;
   journalMode: JournalMode;
@@ -29,8 +34,14 @@ export interface RestoreFileJob {
 }
 
 /**
- * Moves the file to `target` in one transaction. Reads the version from the file itself: a file
- * already there (a rollout resumed after a crash) is left alone.
+ * Moves the file to `target` in one transaction. The version is the file's own: a file already
+ * there (a rollout resumed after a crash) is left alone.
+ *
+ * Usually the file is at the version the catalog says (`expected`), and that is checked inside the
+ * transaction by a statement-free exec: then no statement is ever prepared on the connection, so
+ * closing it gives the file's descriptor back at once (a prepared statement keeps it open until
+ * collected, and a migration thread rarely collects: see migration-worker.ts). Only when the
+ * check fails (a crash between a migration and its record) is the version read with a statement.
  */
 export function migrateFile(job: MigrateFileJob, migrations: MigrationSet): MigrateFileResult {
   const db = SqliteDatabase.open(job.file, {
@@ -38,23 +49,37 @@ export function migrateFile(job: MigrateFileJob, migrations: MigrationSet): Migr
     busyTimeoutMs: job.busyTimeoutMs,
     synchronous: job.journalMode === 'wal' ? 'normal' : 'full',
   });
-  try {
-    const from = currentVersion(db);
-    if (from >= job.target) return { from, to: from, changeCounter: changeCounterOf(job.file, job.journalMode) };
-    if (job.snapshot !== undefined) {
-      // Synced (file and directory) before the migration starts: once it commits, a crash before the
-      // catalog records it leaves an instance that resume records as done, and only this copy can
-      // roll it back. (Measured: about a third of the file step's wall time; on ext4 no reflink.)
-      if (job.journalMode === 'wal') db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
-      copyFileDurably(job.file, job.snapshot);
-    }
+  // Synced (file and directory) before the migration starts: once it commits, a crash before the
+  // catalog records it leaves an instance that resume records as done, and only this copy can roll
+  // it back. Taken inside the transaction, before any change, so nothing writes the file meanwhile.
+  const snapshot =
+    job.snapshot === undefined
+      ? undefined
+      : () => {
+          if (job.journalMode === 'wal') db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+          copyFileDurably(job.file, job.snapshot!);
+        };
+  const migrate = (from: number, checkFrom: boolean): MigrateFileResult => {
     try {
-      const to = migrateTo(db, migrations, job.target, { atomic: true });
+      const to = migrateTo(db, migrations, job.target, { from, checkFrom, atomic: true, ...(snapshot === undefined ? {} : { beforeChanges: snapshot }) });
       return { from, to, changeCounter: changeCounterOf(job.file, job.journalMode) };
     } catch (error) {
-      if (job.snapshot !== undefined) removeFileAndSidecars(job.snapshot);
+      if (job.snapshot !== undefined && !(error instanceof VersionMismatch)) removeFileAndSidecars(job.snapshot);
       throw error;
     }
+  };
+  try {
+    // A WAL checkpoint cannot run inside the transaction: WAL files take the reading path.
+    if (job.expected !== undefined && job.expected > 0 && job.expected < job.target && job.journalMode !== 'wal') {
+      try {
+        return migrate(job.expected, true);
+      } catch (error) {
+        if (!(error instanceof VersionMismatch)) throw error;
+      }
+    }
+    const from = currentVersion(db);
+    if (from >= job.target) return { from, to: from, changeCounter: changeCounterOf(job.file, job.journalMode) };
+    return migrate(from, false);
   } finally {
     db.close();
   }

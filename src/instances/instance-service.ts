@@ -265,7 +265,7 @@ export class InstanceService {
   #migrateFile(record: InstanceRecord, target: number, snapshot?: string): Promise<{ from: number; to: number; changeCounter: number | null }> {
     this.#assertActive(record);
     const id = record.id as InstanceId;
-    return this.#exclusively(id, (file) => this.#runner.migrate({ file, target, snapshot, journalMode: this.#journalMode, busyTimeoutMs: this.#busyTimeoutMs }));
+    return this.#exclusively(id, (file) => this.#runner.migrate({ file, target, expected: record.schema_version, snapshot, journalMode: this.#journalMode, busyTimeoutMs: this.#busyTimeoutMs }));
   }
 
   /** The migrations recorded inside the instance's own file. */

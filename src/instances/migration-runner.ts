@@ -12,6 +12,9 @@ import {
   type RestoreFileJob,
 } from './file-migration.js';
 
+/** Jobs a migration thread holds at once: the one it runs and the next, ready to start. */
+const jobsPerThread = 2;
+
 /**
  * Runs the file work of migrations and rollbacks (snapshot copy, the migration's transaction, the
  * fsyncs) on worker threads, so the event loop keeps serving requests while a rollout runs; with
@@ -28,7 +31,7 @@ export class MigrationRunner {
 
   constructor(migrations: MigrationSet, threads: number) {
     this.#migrations = migrations;
-    this.#free = Math.max(1, threads);
+    this.#free = threads > 0 ? threads * jobsPerThread : 1;
     if (threads > 0) {
       // Built, the worker is the .js beside this file; under tsx, a loader that registers tsx first.
       const worker = import.meta.url.endsWith('.ts') ? './migration-worker-tsx.mjs' : './migration-worker.js';
@@ -38,6 +41,9 @@ export class MigrationRunner {
         maxThreads: threads,
         // Idle workers end, so a server that is not rolling out holds no thread and no connection.
         idleTimeout: 10_000,
+        // A thread's next job waits in its own queue, so it starts the moment the last one ends,
+        // not a round trip through the event loop later.
+        concurrentTasksPerWorker: jobsPerThread,
         workerData: { migrations: migrations.migrations.map((m) => ({ ...m })) },
       });
     }
@@ -48,8 +54,9 @@ export class MigrationRunner {
   }
 
   /**
-   * Waits until a thread is free and keeps it for `fn`'s jobs: a caller that shuts an instance's
-   * users out for a job does so only while the job runs, not while it waits in a queue.
+   * Waits until a thread has room and keeps it for `fn`'s jobs: a caller that shuts an instance's
+   * users out for a job does so while the job runs or waits behind at most one other job, not
+   * while it waits for a thread.
    */
   async withThread<T>(fn: () => Promise<T>): Promise<T> {
     if (this.#free > 0) this.#free -= 1;

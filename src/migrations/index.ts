@@ -1,5 +1,5 @@
-export { appliedMigrations, appliedMigrationsTable, currentVersion, migrateTo } from './apply.js';
-export type { AppliedMigration } from './apply.js';
+export { appliedMigrations, appliedMigrationsTable, currentVersion, migrateTo, VersionMismatch } from './apply.js';
+export type { AppliedMigration, MigrateOptions } from './apply.js';
 export { checksumOf, loadMigrations, makeMigrationSet } from './migration-set.js';
 export type { Migration, MigrationSet } from './migration-set.js';
 export { verifyAgainstCatalog } from './verify.js';
