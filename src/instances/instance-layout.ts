@@ -33,8 +33,22 @@ export class InstanceLayout {
   }
 
   /** The pre-migration copy a rollout keeps of an instance, for a rollback. */
+  /**
+   * One flat directory per rollout (an ext4 directory indexes its entries): the rollout creates its
+   * snapshot files ahead, a batch at a time, and syncs the directory once per batch rather than once
+   * per instance (see createFilesDurably).
+   */
   snapshotOf(rolloutId: number, id: InstanceId): string {
-    return this.#spread(path.join(this.snapshotsRoot, `rollout-${rolloutId}`), id);
+    return path.join(this.snapshotsOfRollout(rolloutId), this.snapshotNameOf(id));
+  }
+
+  snapshotNameOf(id: InstanceId): string {
+    return `${id}.db`;
+  }
+
+  /** Where fleetql before 2026-12 kept the snapshot (spread like instance files): still restorable. */
+  legacySnapshotOf(rolloutId: number, id: InstanceId): string {
+    return this.#spread(this.snapshotsOfRollout(rolloutId), id);
   }
 
   snapshotsOfRollout(rolloutId: number): string {

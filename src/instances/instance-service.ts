@@ -262,10 +262,12 @@ export class InstanceService {
   }
 
   /** Moves an ACTIVE instance's file to `target` on a migration worker. Call under the instance's lock. */
-  #migrateFile(record: InstanceRecord, target: number, snapshot?: string): Promise<{ from: number; to: number; changeCounter: number | null }> {
+  #migrateFile(record: InstanceRecord, target: number, snapshot?: { file: string; prepared: boolean }): Promise<{ from: number; to: number; changeCounter: number | null }> {
     this.#assertActive(record);
     const id = record.id as InstanceId;
-    return this.#exclusively(id, (file) => this.#runner.migrate({ file, target, expected: record.schema_version, snapshot, journalMode: this.#journalMode, busyTimeoutMs: this.#busyTimeoutMs }));
+    return this.#exclusively(id, (file) =>
+      this.#runner.migrate({ file, target, expected: record.schema_version, snapshot: snapshot?.file, snapshotPrepared: snapshot?.prepared, journalMode: this.#journalMode, busyTimeoutMs: this.#busyTimeoutMs }),
+    );
   }
 
   /** The migrations recorded inside the instance's own file. */
@@ -280,10 +282,26 @@ export class InstanceService {
    * kept first (for a rollback). Returns the file's change counter after the move, by which a
    * rollback later tells whether the instance was written since. The catalog is the caller's.
    */
-  async migrate(rawId: unknown, target: number, options: { snapshotOf?: number } = {}): Promise<{ from: number; to: number; changeCounter: number | null }> {
+  async migrate(rawId: unknown, target: number, options: { snapshotOf?: number; snapshotPrepared?: boolean } = {}): Promise<{ from: number; to: number; changeCounter: number | null }> {
     const id = parseInstanceId(rawId);
-    const snapshot = options.snapshotOf === undefined ? undefined : this.#layout.snapshotOf(options.snapshotOf, id);
+    const snapshot = options.snapshotOf === undefined ? undefined : { file: this.#layout.snapshotOf(options.snapshotOf, id), prepared: options.snapshotPrepared === true };
     return this.#locks.run(id, () => this.#migrateFile(this.get(id), target, snapshot));
+  }
+
+  /**
+   * Creates the snapshot files of a batch of a rollout's instances ahead of their migrations, on a
+   * migration thread, with one directory fsync for the batch: each snapshot then costs one fsync
+   * (its data) instead of two. Resolves false when that failed (those snapshots are made whole as
+   * they come, the slower way).
+   */
+  async prepareSnapshots(rolloutId: number, rawIds: readonly string[]): Promise<boolean> {
+    const names = rawIds.map((rawId) => this.#layout.snapshotNameOf(parseInstanceId(rawId)));
+    try {
+      await this.#runner.prepareSnapshots({ dir: this.#layout.snapshotsOfRollout(rolloutId), names });
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /**
@@ -294,7 +312,8 @@ export class InstanceService {
   async restoreSnapshot(rawId: unknown, rolloutId: number, expected: { version: number; changeCounter: number | null; force: boolean }): Promise<void> {
     const id = parseInstanceId(rawId);
     const file = this.#layout.fileOf(id);
-    const snapshot = this.#layout.snapshotOf(rolloutId, id);
+    const flat = this.#layout.snapshotOf(rolloutId, id);
+    const snapshot = fs.existsSync(flat) ? flat : this.#layout.legacySnapshotOf(rolloutId, id);
     await this.#locks.run(id, async () => {
       const now = await this.#withActive(this.get(id), (db) => currentVersion(db));
       if (now <= expected.version) return;
@@ -307,7 +326,8 @@ export class InstanceService {
           throw new FleetqlError('WRITTEN_SINCE_MIGRATION', `instance "${id}" was written after it migrated; rolling back would drop those writes (roll back with force: true to drop them)`, { extensions: { instance_id: id } });
         }
       }
-      if (!fs.existsSync(snapshot)) throw new FleetqlError('SNAPSHOT_MISSING', `no snapshot of instance "${id}" is kept for rollout ${rolloutId}`, { extensions: { instance_id: id } });
+      // An empty file is a snapshot made ahead for an instance that never migrated (it would restore as an empty database).
+      if (!fs.existsSync(snapshot) || fs.statSync(snapshot).size === 0) throw new FleetqlError('SNAPSHOT_MISSING', `no snapshot of instance "${id}" is kept for rollout ${rolloutId}`, { extensions: { instance_id: id } });
       await this.#exclusively(id, (target) => this.#runner.restore({ snapshot, file: target }));
     });
   }

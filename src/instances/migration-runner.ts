@@ -5,15 +5,14 @@ import {
   fromPortable,
   migrateFile,
   outcomeOf,
+  prepareSnapshots,
   restoreFile,
   type MigrateFileJob,
   type MigrateFileResult,
   type Outcome,
+  type PrepareSnapshotsJob,
   type RestoreFileJob,
 } from './file-migration.js';
-
-/** Jobs a migration thread holds at once: the one it runs and the next, ready to start. */
-const jobsPerThread = 2;
 
 /**
  * Runs the file work of migrations and rollbacks (snapshot copy, the migration's transaction, the
@@ -31,7 +30,11 @@ export class MigrationRunner {
 
   constructor(migrations: MigrationSet, threads: number) {
     this.#migrations = migrations;
-    this.#free = threads > 0 ? threads * jobsPerThread : 1;
+    // One job more than threads waits in the pool's queue, taken by whichever thread frees first:
+    // no thread idles while the event loop dispatches its next job, and no job waits behind a
+    // particular (perhaps slow) one. (A job queued on each thread instead held a quick instance
+    // behind a slow one.)
+    this.#free = threads > 0 ? threads + 1 : 1;
     if (threads > 0) {
       // Built, the worker is the .js beside this file; under tsx, a loader that registers tsx first.
       const worker = import.meta.url.endsWith('.ts') ? './migration-worker-tsx.mjs' : './migration-worker.js';
@@ -41,9 +44,6 @@ export class MigrationRunner {
         maxThreads: threads,
         // Idle workers end, so a server that is not rolling out holds no thread and no connection.
         idleTimeout: 10_000,
-        // A thread's next job waits in its own queue, so it starts the moment the last one ends,
-        // not a round trip through the event loop later.
-        concurrentTasksPerWorker: jobsPerThread,
         workerData: { migrations: migrations.migrations.map((m) => ({ ...m })) },
       });
     }
@@ -54,9 +54,9 @@ export class MigrationRunner {
   }
 
   /**
-   * Waits until a thread has room and keeps it for `fn`'s jobs: a caller that shuts an instance's
-   * users out for a job does so while the job runs or waits behind at most one other job, not
-   * while it waits for a thread.
+   * Waits for room on the threads and keeps it for `fn`'s jobs: a caller that shuts an instance's
+   * users out for a job does so while the job runs or is next in line for the first free thread,
+   * not while it waits for room.
    */
   async withThread<T>(fn: () => Promise<T>): Promise<T> {
     if (this.#free > 0) this.#free -= 1;
@@ -74,6 +74,11 @@ export class MigrationRunner {
 
   async migrate(job: MigrateFileJob): Promise<MigrateFileResult> {
     return this.#settle(this.#pool ? await this.#pool.run(job, { name: 'migrate' }) : await this.#onThisThread(() => migrateFile(job, this.#migrations)));
+  }
+
+  /** Not a job on an instance: no thread is kept for it, it just takes its turn on one. */
+  async prepareSnapshots(job: PrepareSnapshotsJob): Promise<void> {
+    this.#settle(this.#pool ? await this.#pool.run(job, { name: 'prepareSnapshots' }) : await this.#onThisThread(() => prepareSnapshots(job)));
   }
 
   async restore(job: RestoreFileJob): Promise<void> {

@@ -3,7 +3,7 @@
 import { workerData } from 'piscina';
 import { makeMigrationSet, type Migration } from '../migrations/index.js';
 import { descriptorTracker } from '../storage/index.js';
-import { migrateFile, outcomeOf, restoreFile, type MigrateFileJob, type RestoreFileJob } from './file-migration.js';
+import { migrateFile, outcomeOf, prepareSnapshots as prepare, restoreFile, type MigrateFileJob, type PrepareSnapshotsJob, type RestoreFileJob } from './file-migration.js';
 
 const migrations = makeMigrationSet((workerData as { migrations: Migration[] }).migrations);
 
@@ -32,4 +32,8 @@ export function migrate(job: MigrateFileJob) {
 
 export function restore(job: RestoreFileJob) {
   return released(outcomeOf(() => restoreFile(job)));
+}
+
+export function prepareSnapshots(job: PrepareSnapshotsJob) {
+  return outcomeOf(() => prepare(job));
 }

@@ -6,7 +6,7 @@ import { crashPoint, type InstanceService } from '../instances/index.js';
 import type { Logger } from '../logger.js';
 
 /** What a client may give for a strategy; missing fields take these defaults. */
-export const defaultStrategy: RolloutStrategy = { canary: 1, batch_size: 100, concurrency: 4, max_failures: 0, pause_after_canary: false, snapshots: true };
+export const defaultStrategy: RolloutStrategy = { canary: 1, batch_size: 100, concurrency: 8, max_failures: 0, pause_after_canary: false, snapshots: true };
 
 export interface RolloutView extends RolloutRecord {
   readonly counts: RolloutCounts;
@@ -270,14 +270,21 @@ export class RolloutService {
         lastEmit = lastRecord;
       }
     };
+    /** Snapshot files made ahead, by instance: whether that worked (see InstanceService.prepareSnapshots). */
+    const prepared = new Map<string, Promise<boolean>>();
     /** The next instance of the current wave not yet taken; undefined once the wave has none left. */
-    const nextItem = (window: number): RolloutItem | undefined => {
+    const nextItem = (window: number, snapshots: boolean): RolloutItem | undefined => {
       if (queue.length === 0) {
         const next = this.#catalog.rollouts.nextPending(id, taken.size + Math.max(window, 64));
         if (next === undefined || (wave !== undefined && next.wave !== wave)) return undefined;
         queue = next.items.filter((item) => !taken.has(item.instance_id));
         if (queue.length === 0) return undefined;
         wave = next.wave;
+        if (snapshots && kind === 'forward') {
+          const ids = queue.map((item) => item.instance_id).filter((instanceId) => !prepared.has(instanceId));
+          const made = this.#instances.prepareSnapshots(id, ids);
+          for (const instanceId of ids) prepared.set(instanceId, made);
+        }
       }
       return queue.shift();
     };
@@ -288,8 +295,10 @@ export class RolloutService {
       const stopping = record.state !== 'RUNNING' || this.#closed;
       if (stopping) queue = [];
       else {
-        for (let item; running.size < strategy.concurrency && (item = nextItem(strategy.concurrency)) !== undefined; ) {
-          const step = kind === 'rollback' ? this.#rollBackOne(record, item) : this.#migrateOne(id, record.target_version, item.instance_id, strategy.snapshots);
+        for (let item; running.size < strategy.concurrency && (item = nextItem(strategy.concurrency, strategy.snapshots)) !== undefined; ) {
+          const made = prepared.get(item.instance_id);
+          prepared.delete(item.instance_id);
+          const step = kind === 'rollback' ? this.#rollBackOne(record, item) : this.#migrateOne(id, record.target_version, item.instance_id, strategy.snapshots, made);
           taken.add(item.instance_id);
           const settled: Promise<void> = step.then((result) => {
             running.delete(settled);
@@ -341,9 +350,10 @@ export class RolloutService {
     }
   }
 
-  #migrateOne(id: number, target: number, instanceId: string, snapshot: boolean): Promise<RolloutResult> {
+  #migrateOne(id: number, target: number, instanceId: string, snapshot: boolean, prepared: Promise<boolean> | undefined): Promise<RolloutResult> {
     return this.#attempt(id, instanceId, async () => {
-      const { to, changeCounter } = await this.#instances.migrate(instanceId, target, snapshot ? { snapshotOf: id } : {});
+      const snapshotPrepared = (await prepared) === true;
+      const { to, changeCounter } = await this.#instances.migrate(instanceId, target, snapshot ? { snapshotOf: id, snapshotPrepared } : {});
       return { version: to, change_counter: changeCounter };
     });
   }

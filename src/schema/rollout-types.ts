@@ -34,7 +34,7 @@ export function registerRolloutTypes(builder: Builder, InstancesBoolExp: AnyRef)
     fields: (t) => ({
       canary: t.int({ description: 'Instances in the first wave (default 1).' }),
       batch_size: t.int({ description: 'Instances per following wave (default 100).' }),
-      concurrency: t.int({ description: 'Instances in flight at once (default 4, at most 64): as one settles the next of its wave starts. Their file work runs on the migration worker threads (FLEETQL_MIGRATION_THREADS), requests served meanwhile.' }),
+      concurrency: t.int({ description: 'Instances in flight at once (default 8, at most 64): as one settles the next of its wave starts. Their file work runs on the migration worker threads (FLEETQL_MIGRATION_THREADS), requests served meanwhile.' }),
       max_failures: t.int({ description: 'Failures tolerated before the rollout pauses itself (default 0).' }),
       pause_after_canary: t.boolean({ description: 'Pause after the canary wave (default false).' }),
       snapshots: t.boolean({

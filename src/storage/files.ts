@@ -38,6 +38,40 @@ export function copyFileDurably(source: string, target: string): void {
   placeDurably(temporary, target);
 }
 
+/**
+ * Copies `source` over `target`, a file whose directory entry is already on disk (see
+ * `createFilesDurably`), and syncs it: one fsync where a new file takes two (its data, then its
+ * directory). The copy keeps `target`'s inode, so its directory entry stays what was synced.
+ * Returns false, copying nothing, when `target` does not exist.
+ */
+export function copyOverDurably(source: string, target: string): boolean {
+  if (!fs.existsSync(target)) return false;
+  fs.copyFileSync(source, target);
+  fsyncPath(target);
+  return true;
+}
+
+/**
+ * Creates `dir` (and its missing parents) and, in it, an empty file for each name not there yet,
+ * then syncs the directory once: every entry is on disk after one directory fsync, however many
+ * files (fill them with `copyOverDurably`).
+ */
+export function createFilesDurably(dir: string, names: readonly string[]): void {
+  const created = fs.mkdirSync(dir, { recursive: true });
+  if (created !== undefined) {
+    // Each new directory's entry lives in its parent: sync from the deepest up to the first that existed.
+    for (let at = dir; at !== path.dirname(created); at = path.dirname(at)) fsyncPath(path.dirname(at));
+  }
+  for (const name of names) {
+    try {
+      fs.closeSync(fs.openSync(path.join(dir, name), 'wx'));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+  }
+  fsyncPath(dir);
+}
+
 const sidecars = ['', '-journal', '-wal', '-shm'];
 
 /** Removes a database file and the journal files SQLite keeps beside it; missing ones are fine. */

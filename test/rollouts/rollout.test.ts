@@ -3,6 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { repoRoot, startServer, tempDir, type InProcessServer } from '../helpers/servers.js';
+import { InstanceLayout } from '../../src/instances/instance-layout.js';
+import type { InstanceId } from '../../src/instances/instance-id.js';
 
 const baseMigration = path.join(repoRoot, 'test/fixtures/fleet-migrations/0001_create_items.sql');
 
@@ -254,7 +256,7 @@ test('strategy.snapshots false: no snapshot is kept, the rollout completes, and 
 
   const started = await server.gql(`mutation { start_rollout(target_version: 2, strategy: {canary: 2, batch_size: 5, snapshots: false}) { id strategy { snapshots concurrency } } }`);
   assert.equal(started.errors, undefined, JSON.stringify(started.errors));
-  assert.deepEqual(started.data!['start_rollout'].strategy, { snapshots: false, concurrency: 4 });
+  assert.deepEqual(started.data!['start_rollout'].strategy, { snapshots: false, concurrency: 8 });
   const id = started.data!['start_rollout'].id as string;
   const done = await waitWhileRunning(server, id);
   assert.equal(done.state, 'COMPLETED');
@@ -268,4 +270,33 @@ test('strategy.snapshots false: no snapshot is kept, the rollout completes, and 
   assert.deepEqual(after.data!['rollouts'], [{ id, kind: 'FORWARD', state: 'COMPLETED' }], 'no rollback rollout was created');
   assert.equal(after.data!['instances_aggregate'].aggregate.count, 12);
   assert.deepEqual(after.data!['instance'].items, [{ n: 3, note: 'v2' }]);
+});
+
+test('snapshots made ahead: one file per instance in the rollout\'s directory; a snapshot kept where fleetql kept them before is still restored, an empty one is refused', async (t) => {
+  const { dir, add } = migrations(t);
+  const first = await startServer(t, { migrationsDir: dir });
+  const ids = ['sn-a', 'sn-b', 'sn-c'];
+  await createFleet(first, ids, (_id, i) => `{id: 1, n: ${i}, s: "before"}`);
+  await first.close();
+  add('0002_note.sql', "ALTER TABLE items ADD COLUMN note TEXT NOT NULL DEFAULT 'v2';\n");
+  const server = await startServer(t, { migrationsDir: dir, dataDir: first.dataDir });
+  const started = await server.gql(`mutation { start_rollout(target_version: 2) { id } }`);
+  const id = started.data!['start_rollout'].id as string;
+  assert.equal((await waitWhileRunning(server, id)).state, 'COMPLETED');
+
+  const snapshots = path.join(server.dataDir, 'snapshots', `rollout-${id}`);
+  assert.deepEqual(fs.readdirSync(snapshots).sort(), ids.map((instanceId) => `${instanceId}.db`));
+  for (const name of fs.readdirSync(snapshots)) assert.ok(fs.statSync(path.join(snapshots, name)).size > 0, `${name} holds the file as it was`);
+  // sn-a's snapshot where fleetql kept snapshots before (spread like instance files); sn-b's emptied
+  // (as a snapshot made ahead for an instance that never migrated is).
+  const legacy = new InstanceLayout(path.join(server.dataDir, 'instances'), path.join(server.dataDir, 'snapshots')).legacySnapshotOf(Number(id), 'sn-a' as InstanceId);
+  fs.mkdirSync(path.dirname(legacy), { recursive: true });
+  fs.renameSync(path.join(snapshots, 'sn-a.db'), legacy);
+  fs.truncateSync(path.join(snapshots, 'sn-b.db'), 0);
+
+  const rollback = await server.gql(`mutation { rollback_rollout(id: "${id}") { id } }`);
+  const result = await waitWhileRunning(server, rollback.data!['rollback_rollout'].id);
+  assert.deepEqual(result.failures.map((f: any) => [f.instance_id, f.code]), [['sn-b', 'SNAPSHOT_MISSING']]);
+  const after = await server.gql(`{ a: instance(id: "sn-a") { schema_version items { s } } b: instance(id: "sn-b") { schema_version items { s note } } c: instance(id: "sn-c") { schema_version } }`);
+  assert.deepEqual(after.data, { a: { schema_version: 1, items: [{ s: 'before' }] }, b: { schema_version: 2, items: [{ s: 'before', note: 'v2' }] }, c: { schema_version: 1 } });
 });
