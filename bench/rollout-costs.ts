@@ -41,7 +41,8 @@ interface Timing {
   ms: number;
   cpuMicros: number;
 }
-const job = (file: string, snapshot?: string) => ({ file, target: 3, snapshot, journalMode: 'delete' as const, busyTimeoutMs: 5000 });
+// As a rollout runs it: the catalog's version (2) checked inside the transaction, no statement prepared.
+const job = (file: string, snapshot?: string) => ({ file, target: 3, expected: 2, snapshot, journalMode: 'delete' as const, busyTimeoutMs: 5000 });
 
 async function onThreads(threads: number, files: string[], snapshots: string): Promise<void> {
   const runner = new MigrationRunner(migrations, threads);

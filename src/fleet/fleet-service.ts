@@ -181,13 +181,13 @@ export class FleetService {
     field: FleetFieldKind,
     table: TableModel,
     fn: (db: SqliteDatabase, s: TableScope, instanceId: string) => T,
-    onAnswer: (value: T, instanceId: string) => void,
+    onAnswer: (value: T) => void,
   ): Promise<{ coverage: Coverage; failures: FleetqlError[] }> {
     const started = performance.now();
     const { records, mark } = scope.selection;
     const { targets } = scope;
     const task = (instanceId: string, index: number) => this.#data.readTable(records[index]!, mark, table, (db, s) => fn(db, s, instanceId));
-    const { answered, failures } = await fanOut(targets, { ...scope.options, deadline: performance.now() + scope.options.deadlineMs }, task, (value, index) => onAnswer(value, targets[index]!));
+    const { answered, failures } = await fanOut(targets, { ...scope.options, deadline: performance.now() + scope.options.deadlineMs }, task, onAnswer);
     this.#observer?.fanOutDone({ field, targets: targets.length, durationMs: performance.now() - started, failureCodes: failures.map((failure) => failure.code) });
     return { failures, coverage: { targeted: targets.length, answered, failed: failures.length } };
   }

@@ -61,9 +61,10 @@ export function migrateFile(job: MigrateFileJob, migrations: MigrationSet): Migr
     busyTimeoutMs: job.busyTimeoutMs,
     synchronous: job.journalMode === 'wal' ? 'normal' : 'full',
   });
-  // Synced (file and directory) before the migration starts: once it commits, a crash before the
-  // catalog records it leaves an instance that resume records as done, and only this copy can roll
-  // it back. Taken inside the transaction, before any change, so nothing writes the file meanwhile.
+  // Durable (data and directory entry) before the migration commits: once it commits, a crash before
+  // the catalog records it leaves an instance that resume records as done, and only this copy can
+  // roll it back. A file made ahead has its entry on disk already, so only its data is synced.
+  // Taken inside the transaction, before any change, so nothing writes the file meanwhile.
   const snapshot =
     job.snapshot === undefined
       ? undefined

@@ -32,9 +32,8 @@ export class InstanceLayout {
     return file;
   }
 
-  /** The pre-migration copy a rollout keeps of an instance, for a rollback. */
   /**
-   * One flat directory per rollout (an ext4 directory indexes its entries): the rollout creates its
+   * The pre-migration copy a rollout keeps of an instance, for a rollback. One flat directory per rollout (an ext4 directory indexes its entries): the rollout creates its
    * snapshot files ahead, a batch at a time, and syncs the directory once per batch rather than once
    * per instance (see createFilesDurably).
    */

@@ -312,8 +312,6 @@ export class InstanceService {
   async restoreSnapshot(rawId: unknown, rolloutId: number, expected: { version: number; changeCounter: number | null; force: boolean }): Promise<void> {
     const id = parseInstanceId(rawId);
     const file = this.#layout.fileOf(id);
-    const flat = this.#layout.snapshotOf(rolloutId, id);
-    const snapshot = fs.existsSync(flat) ? flat : this.#layout.legacySnapshotOf(rolloutId, id);
     await this.#locks.run(id, async () => {
       const now = await this.#withActive(this.get(id), (db) => currentVersion(db));
       if (now <= expected.version) return;
@@ -326,10 +324,23 @@ export class InstanceService {
           throw new FleetqlError('WRITTEN_SINCE_MIGRATION', `instance "${id}" was written after it migrated; rolling back would drop those writes (roll back with force: true to drop them)`, { extensions: { instance_id: id } });
         }
       }
-      // An empty file is a snapshot made ahead for an instance that never migrated (it would restore as an empty database).
-      if (!fs.existsSync(snapshot) || fs.statSync(snapshot).size === 0) throw new FleetqlError('SNAPSHOT_MISSING', `no snapshot of instance "${id}" is kept for rollout ${rolloutId}`, { extensions: { instance_id: id } });
+      const snapshot = this.#snapshotToRestore(rolloutId, id);
+      if (snapshot === undefined) throw new FleetqlError('SNAPSHOT_MISSING', `no snapshot of instance "${id}" is kept for rollout ${rolloutId}`, { extensions: { instance_id: id } });
       await this.#exclusively(id, (target) => this.#runner.restore({ snapshot, file: target }));
     });
+  }
+
+  /**
+   * The snapshot a rollout kept of an instance: where rollouts keep them, else where fleetql kept
+   * them before 2026-12. An empty file is one made ahead for an instance that never migrated (it
+   * would restore as an empty database): no snapshot.
+   */
+  #snapshotToRestore(rolloutId: number, id: InstanceId): string | undefined {
+    for (const file of [this.#layout.snapshotOf(rolloutId, id), this.#layout.legacySnapshotOf(rolloutId, id)]) {
+      const size = fs.statSync(file, { throwIfNoEntry: false })?.size;
+      if (size !== undefined) return size > 0 ? file : undefined;
+    }
+    return undefined;
   }
 
   /** Removes the snapshots a rollout kept. */

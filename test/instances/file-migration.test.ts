@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import { migrateFile } from '../../src/instances/file-migration.js';
 import { appliedMigrations, currentVersion, makeMigrationSet, migrateTo, type MigrationSet } from '../../src/migrations/index.js';
 import { SqliteDatabase } from '../../src/storage/index.js';
@@ -59,7 +58,7 @@ test('at the version the catalog expects, a file is migrated without a statement
   for (const file of files) assert.deepEqual(versionOf(file), { version: 3, applied: [1, 2, 3] });
 });
 
-test('a file ahead of the catalog (migrated, then a crash before the record) is left as it is and reported at its version', async (t) => {
+test('a file ahead of the catalog (migrated, then a crash before the record) is left as it is and reported at its version', (t) => {
   const dir = tempDir(t);
   const file = fileAt(dir, 'ahead', 3);
   const snapshot = path.join(dir, 'snapshots', 'ahead.db');
@@ -67,7 +66,6 @@ test('a file ahead of the catalog (migrated, then a crash before the record) is 
   assert.deepEqual(migrateFile(job(file, 3, 2, snapshot), set), { from: 3, to: 3, changeCounter: changeCounter(file) });
   assert.deepEqual(fs.readFileSync(file), before, 'not a byte changed');
   assert.equal(fs.existsSync(snapshot), false, 'no snapshot of a file that was not migrated');
-  await nextTurn();
 });
 
 test('a file behind the catalog is migrated from its own version, every step recorded', (t) => {
