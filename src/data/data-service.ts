@@ -5,7 +5,9 @@ import {
   decodeCursor,
   deleteRows,
   encodeCursor,
+  exactRow,
   insertRow,
+  needsExactRow,
   keyPredicates,
   keysetAfter,
   orderFingerprint,
@@ -20,6 +22,7 @@ import {
   updateRows,
   type AggregateLayout,
   type AggregateNeeds,
+  type AggregateQuery,
   type BoolExp,
   type ColumnModel,
   type DataModel,
@@ -66,8 +69,16 @@ export interface AggregateResult {
   readonly coverage?: Coverage;
   readonly layout: AggregateLayout;
   readonly values: readonly unknown[];
-  /** count(columns, distinct) when they differ from count(*); runs its own statement. */
-  count(columns: readonly ColumnModel[], distinct: boolean): Promise<number>;
+  /** count(columns, distinct) when they differ from count(*); runs its own statement (a fleet: its own fan-out). */
+  count(columns: readonly ColumnModel[], distinct: boolean): Promise<CountAnswer>;
+}
+
+export interface CountAnswer {
+  readonly value: number;
+  /** Instances that failed to give their count (a fleet's fan-out); none inside one instance. */
+  readonly failures: readonly FleetqlError[];
+  /** Whether a failed instance may be left out (a fleet's `partial`); if not, a failure fails the field. */
+  readonly partial: boolean;
 }
 
 export interface GroupResult {
@@ -103,6 +114,43 @@ function translateWriteError(error: unknown): never {
  * Runs the query plans of `src/query` on one instance through the instance service (so the handle
  * comes from the bounded cache and goes back), and turns raw rows into `Row`s.
  */
+const isIntegerOverflow = (error: unknown): boolean => error instanceof StorageError && /integer overflow/i.test(error.message);
+
+/**
+ * The one row of an aggregate select (no GROUP BY) in its layout's shape. INTEGER sums are read as
+ * plain sums; if one overflows 64 bits (SQLite fails the statement) or is not an integer, the row
+ * is read again with exact halves (see AggregateLayout.exactTerms).
+ */
+export function readAggregateRow(db: SqliteDatabase, query: AggregateQuery): unknown[] {
+  const { exact, layout } = query;
+  if (exact !== undefined) {
+    try {
+      const row = db.row(query.sql, query.params);
+      if (row === undefined || !needsExactRow(layout, row)) return row ?? [];
+    } catch (error) {
+      if (!isIntegerOverflow(error)) throw error;
+    }
+    const row = db.row(exact.sql, exact.params);
+    return row === undefined ? [] : exactRow(layout, row);
+  }
+  return db.row(query.sql, query.params) ?? [];
+}
+
+/** The rows of a grouped aggregate select in its layout's shape (see readAggregateRow). */
+export function readAggregateRows(db: SqliteDatabase, query: AggregateQuery): unknown[][] {
+  const { exact, layout, offset } = query;
+  if (exact !== undefined) {
+    try {
+      const rows = db.rows(query.sql, query.params);
+      if (!rows.some((row) => needsExactRow(layout, row, offset))) return rows;
+    } catch (error) {
+      if (!isIntegerOverflow(error)) throw error;
+    }
+    return db.rows(exact.sql, exact.params).map((row) => exactRow(layout, row, offset));
+  }
+  return db.rows(query.sql, query.params);
+}
+
 export class DataService {
   readonly model: DataModel;
   readonly #instances: InstanceAccess;
@@ -178,9 +226,9 @@ export class DataService {
       values,
       count: (columns, distinct) =>
         this.#on(instanceId, table, (db, scope) => {
-          if (!scope.exists) return 0;
+          if (!scope.exists) return { value: 0, failures: [], partial: false };
           const query = selectCount(scope, where, columns, distinct, extra);
-          return Number(db.rows(query.sql, query.params)[0]?.[0] ?? 0);
+          return { value: Number(db.rows(query.sql, query.params)[0]?.[0] ?? 0), failures: [], partial: false };
         }),
     };
   }
@@ -188,7 +236,7 @@ export class DataService {
   aggregate(instanceId: string, table: TableModel, where: BoolExp | null | undefined, needs?: AggregateNeeds): Promise<AggregateResult> {
     return this.#on(instanceId, table, (db, scope) => {
       const query = selectAggregate(scope, where, needs);
-      const values = scope.exists ? (db.rows(query.sql, query.params)[0] ?? []) : [0n];
+      const values = scope.exists ? readAggregateRow(db, query) : [0n];
       return this.#aggregateResult(instanceId, table, query.layout, values, where);
     });
   }
@@ -197,7 +245,7 @@ export class DataService {
     return this.#on(instanceId, table, (db, scope) => {
       const query = selectGroups(scope, args, pageArgs(args.limit, 0).limit);
       if (!scope.exists) return [];
-      return db.rows(query.sql, query.params).map((row) => {
+      return readAggregateRows(db, query).map((row) => {
         const keyValues = row.slice(0, query.keys.length);
         const values = row.slice(query.keys.length);
         const match = (alias: string, params: unknown[]) =>

@@ -1,6 +1,6 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { InstanceFilter, InstanceQuery, InstanceRecord } from '../catalog/index.js';
-import { Row, tupleKey, type AggregateResult, type Connection, type Coverage, type DataService, type GroupResult } from '../data/index.js';
+import { readAggregateRow, readAggregateRows, Row, tupleKey, type AggregateResult, type Connection, type CountAnswer, type Coverage, type DataService, type GroupResult } from '../data/index.js';
 import { FleetqlError } from '../errors.js';
 import type { Selection } from '../instances/index.js';
 import type { SqliteDatabase } from '../storage/index.js';
@@ -262,12 +262,17 @@ export class FleetService {
     return { value: rows.slice(offset), coverage: run.coverage, failures: run.failures };
   }
 
+  /**
+   * count(columns, distinct) over the fleet, a fan-out of its own: its failures are its own too
+   * (an instance may answer the aggregate and time out here). Distinct tuples are added to the
+   * fleet's set only once an instance's answer counts, so a timed-out instance adds none.
+   */
   #fleetCount(scope: FleetScope, table: TableModel, where: BoolExp | null | undefined, extra?: (s: TableScope) => Extra) {
-    return async (columns: readonly ColumnModel[], distinct: boolean): Promise<number> => {
+    return async (columns: readonly ColumnModel[], distinct: boolean): Promise<CountAnswer> => {
       if (!distinct || columns.length === 0) {
         const plan = perScope((s) => selectCount(s, where, columns, false, extra?.(s)));
         let total = 0n;
-        await this.#run(
+        const { failures } = await this.#run(
           scope,
           'count',
           table,
@@ -278,22 +283,24 @@ export class FleetService {
           },
           (count) => (total += count),
         );
-        return Number(total);
+        return { value: Number(total), failures, partial: scope.partial };
       }
       const seen = new Set<string>();
       const plan = perScope((s) => selectDistinct(s, where, columns, extra?.(s)));
-      await this.#run(
+      const { failures } = await this.#run(
         scope,
         'count',
         table,
         (db, s) => {
-          if (!s.exists) return;
+          if (!s.exists) return [];
           const query = plan(s);
-          for (const tuple of db.rows(query.sql, query.params)) seen.add(tupleKey(tuple));
+          return db.rows(query.sql, query.params).map((tuple) => tupleKey(tuple));
         },
-        () => undefined,
+        (keys) => {
+          for (const key of keys) seen.add(key);
+        },
       );
-      return seen.size;
+      return { value: seen.size, failures, partial: scope.partial };
     };
   }
 
@@ -309,7 +316,7 @@ export class FleetService {
         const query = plan(s);
         layout = query.layout;
         if (!s.exists) return query.layout.kinds.map(({ kind }) => (kind === 'count' || kind === 'count_col' ? 0n : null));
-        return db.row(query.sql, query.params) ?? [];
+        return readAggregateRow(db, query);
       },
       (row) => (merge ??= new AggregateMerge(layout!)).add(row),
     );
@@ -343,7 +350,7 @@ export class FleetService {
       (db, s) => {
         const query = plan(s);
         layout = query.layout;
-        return s.exists ? db.rows(query.sql, query.params) : [];
+        return s.exists ? readAggregateRows(db, query) : [];
       },
       (rows) => {
         for (const row of rows) {

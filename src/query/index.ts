@@ -4,7 +4,8 @@ export { decodeCursor, encodeCursor, orderFingerprint } from './cursor.js';
 export { deleteRows, insertRow, updateRows } from './mutations.js';
 export type { OnConflict } from './mutations.js';
 export {
-  integerSum,
+  exactRow,
+  needsExactRow,
   isComparable,
   isSummable,
   keyPredicates,
@@ -22,7 +23,7 @@ export {
   selectRows,
   TableScope,
 } from './plan.js';
-export type { AggregateLayout, AggregateNeeds, BoolExp, GroupsArgs, ListArgs, OrderBy, OrderTerm, Page, SqlText } from './plan.js';
+export type { AggregateLayout, AggregateQuery, AggregateNeeds, BoolExp, GroupsArgs, ListArgs, OrderBy, OrderTerm, Page, SqlText } from './plan.js';
 export { compareDirected, compareSqlValues } from './compare.js';
 export { toGraphQL, toSql } from './values.js';
 export { AggregateMerge, mergeAggregateRows, TopK } from './merge.js';

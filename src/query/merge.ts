@@ -28,8 +28,7 @@ export class AggregateMerge {
       switch (kinds[i]!.kind) {
         case 'count':
         case 'count_col':
-        case 'sum_hi':
-        case 'sum_lo':
+        case 'sum_int':
           merged[i] = ((current as bigint | null) ?? 0n) + BigInt(value as bigint | number);
           break;
         case 'sum':
@@ -54,11 +53,7 @@ export class AggregateMerge {
       if (kind !== 'avg' || column === undefined) return;
       const count = merged[layout.index.get(`count_col:${column.sql}`)!] as bigint;
       if (count === 0n) return;
-      if (column.kind === 'integer') {
-        const hi = merged[layout.index.get(`sum_hi:${column.sql}`)!] as bigint;
-        const lo = merged[layout.index.get(`sum_lo:${column.sql}`)!] as bigint;
-        merged[i] = Number(hi * 4294967296n + lo) / Number(count);
-      } else merged[i] = (merged[layout.index.get(`sum:${column.sql}`)!] as number) / Number(count);
+      merged[i] = Number(merged[layout.index.get(`sum:${column.sql}`)!] as bigint | number) / Number(count);
     });
     return merged;
   }

@@ -1,9 +1,9 @@
-import { GraphQLError, responsePathAsArray, type GraphQLResolveInfo } from 'graphql';
-import type { FleetqlError } from '../errors.js';
+import type { GraphQLResolveInfo } from 'graphql';
 import type { FleetAnswer, FleetScope } from '../fleet/index.js';
 import type { DataModel } from '../query/index.js';
 import type { Builder, SchemaTypes } from './builder.js';
 import { access } from './field-access.js';
+import { settleFailures } from './instance-failures.js';
 import { aggregateNeeds, connectionArgs, groupsArgs, listArgs, selectedFields, type TableRefs } from './table-types.js';
 
 type AnyRef = any;
@@ -18,20 +18,9 @@ function countFleetFields(info: GraphQLResolveInfo): number {
   return count;
 }
 
-/**
- * Hands a fleet answer to GraphQL: one error per failed instance goes beside the data (with this
- * field's path, its code and instance_id); with `partial: false` any failure fails the field.
- */
+/** A fleet answer's value, its failed instances handed to GraphQL (see settleFailures). */
 function settle<T>(scope: FleetScope, answer: FleetAnswer<T>, info: GraphQLResolveInfo, ctx: Ctx): T {
-  const path = responsePathAsArray(info.path);
-  const toGraphQL = (failure: FleetqlError) => new GraphQLError(failure.message, { path, extensions: failure.extensions });
-  if (!scope.partial && answer.failures.length > 0) {
-    const [first, ...rest] = answer.failures;
-    ctx.extraErrors.push(...rest.map(toGraphQL));
-    throw first!;
-  }
-  ctx.extraErrors.push(...answer.failures.map(toGraphQL));
-  return answer.value;
+  return settleFailures(answer.value, answer.failures, scope.partial, info, ctx);
 }
 
 /** `fleet(where, partial, concurrency, timeout_ms)` and, per table, the same fields as inside one instance. */

@@ -2,9 +2,10 @@ import { Kind, type FieldNode, type GraphQLResolveInfo, type SelectionSetNode } 
 import type { InstanceRecord } from '../catalog/index.js';
 import type { AggregateResult, Connection, GroupResult, MutationResult, Row } from '../data/index.js';
 import type { ColumnKind, InstanceSchema } from '../migrations/index.js';
-import { integerSum, isComparable, isSummable, pageSize, toGraphQL, type AggregateNeeds, type ColumnModel, type DataModel, type TableModel } from '../query/index.js';
+import { isComparable, isSummable, pageSize, toGraphQL, type AggregateNeeds, type ColumnModel, type DataModel, type TableModel } from '../query/index.js';
 import type { Builder, SchemaTypes } from './builder.js';
 import { access } from './field-access.js';
+import { settleFailures } from './instance-failures.js';
 import type { ScalarName, SharedTypes } from './shared-types.js';
 
 /* Types are generated in loops over introspected tables, so field maps are built as plain records;
@@ -221,7 +222,7 @@ export function registerTableTypes(builder: Builder, shared: SharedTypes, model:
       return result.values[index] ?? null;
     };
     const SumFields = fieldsOf('sum', summable, (c) => (c.kind === 'integer' ? 'BigInt' : 'Float'), (res, c) =>
-      c.kind === 'integer' ? integerSum(at(res, `sum_hi:${c.sql}`), at(res, `sum_lo:${c.sql}`)) : toGraphQL('real', at(res, `sum:${c.sql}`)),
+      c.kind === 'integer' ? at(res, `sum:${c.sql}`) : toGraphQL('real', at(res, `sum:${c.sql}`)),
     );
     const AvgFields = fieldsOf('avg', summable, () => 'Float', (res, c) => toGraphQL('real', at(res, `avg:${c.sql}`)));
     const MinFields = fieldsOf('min', comparable, (c) => scalarOf[c.kind], (res, c) => toGraphQL(c.kind, at(res, `min:${c.sql}`)));
@@ -233,11 +234,12 @@ export function registerTableTypes(builder: Builder, shared: SharedTypes, model:
           count: t.int({
             args: { columns: t.arg({ type: [r.selectColumn] }), distinct: t.arg.boolean() },
             description: 'Rows; with columns, rows where they are all non-null; with distinct, distinct values of them.',
-            resolve: (result: AggregateResult, args: { columns?: string[] | null; distinct?: boolean | null }) => {
+            resolve: async (result: AggregateResult, args: { columns?: string[] | null; distinct?: boolean | null }, ctx: SchemaTypes['Context'], info: GraphQLResolveInfo) => {
               const columns = (args.columns ?? []).map((field) => table.byField(field)!);
               const distinct = args.distinct === true;
               if (columns.length === 0) return Number(at(result, 'count') ?? 0);
-              return result.count(columns, distinct);
+              const { value, failures, partial } = await result.count(columns, distinct);
+              return settleFailures(value, failures, partial, info, ctx);
             },
           }),
         };

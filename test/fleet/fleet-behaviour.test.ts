@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import Database from 'libsql';
 import { externalCheckMs } from '../../src/catalog/libsql-catalog.js';
 import { repoRoot, startServer, type InProcessServer } from '../helpers/servers.js';
 
@@ -63,6 +64,7 @@ test('damaged, truncated and missing files: the others answer, each failure is o
     items_aggregate { aggregate { count sum { n } } coverage { targeted answered failed } }
     items_groups(grouping_keys: [grp]) { group_key { grp } group_aggregate { count } coverage { answered failed } }
     items_connection(first: 2) { edges { node { _instance_id id } } coverage { targeted answered failed } }
+    counts: items_aggregate { aggregate { values: count(columns: [n]) distinct: count(columns: [grp], distinct: true) } }
   } }`);
   const fleet = result.data!['fleet'];
   assert.equal(fleet.instances_matched, 8);
@@ -74,9 +76,11 @@ test('damaged, truncated and missing files: the others answer, each failure is o
     ['g2', 5, 3],
   ]);
   assert.deepEqual(fleet.items_connection.coverage, { targeted: 8, answered: 5, failed: 3 });
+  assert.deepEqual(fleet.counts.aggregate, { values: 25, distinct: 3 });
 
   const errors = result.errors ?? [];
-  for (const field of ['items', 'items_aggregate', 'items_groups', 'items_connection']) {
+  // A count of columns is a fan-out of its own: its failures are reported on its own path.
+  for (const field of ['items', 'items_aggregate', 'items_groups', 'items_connection', 'counts.aggregate.values', 'counts.aggregate.distinct']) {
     const mine = errors.filter((e) => e.path?.join('.') === `fleet.${field}`);
     assert.deepEqual(mine.map((e) => e.extensions?.['instance_id']).sort(), [garbage, truncated, missing].sort(), `one error per failed instance on ${field}`);
     for (const error of mine) {
@@ -162,4 +166,58 @@ test('the deadline: instances not reached in time are reported INSTANCE_TIMEOUT,
   const codes = new Set((result.errors ?? []).map((e) => e.extensions?.['code']));
   assert.deepEqual([...codes], ['INSTANCE_TIMEOUT']);
   assert.equal(result.errors?.length, coverage.failed);
+});
+
+test('fleet sums stay exact past 2^63, inside one instance and across instances, aggregates and groups alike', async (t) => {
+  const server = await startServer(t, { migrationsDir });
+  const big = 2n ** 62n;
+  const insert = (id: string, rows: Array<[number, bigint, string]>) =>
+    server.gql(`mutation { create_instance(id: "${id}") { id } insert_items(instance_id: "${id}", objects: [${rows.map(([key, n, grp]) => `{id: ${key}, n: "${n}", grp: "${grp}"}`).join(', ')}]) { affected_rows } }`);
+  // "a": three values of 2^62, a sum SQLite's sum() cannot hold; "b": small values.
+  for (const result of [await insert('a', [[1, big, 'x'], [2, big, 'x'], [3, big, 'y']]), await insert('b', [[1, 7n, 'x'], [2, 8n, 'y']])]) assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+  // "c": a REAL stored in the INTEGER column (the table is not STRICT): the sum truncates it, as inside one instance.
+  assert.equal((await server.gql(`mutation { create_instance(id: "c") { id } }`)).errors, undefined);
+  const direct = new Database(fileOf(server.dataDir, 'c'));
+  direct.exec(`INSERT INTO items (id, n, grp) VALUES (1, 2.5, 'x'), (2, 4, 'x')`);
+  direct.close();
+
+  const query = `{ fleet {
+    items_aggregate { aggregate { count sum { n } avg { n } } }
+    items_groups(grouping_keys: [grp], order_by: [{grp: asc}]) { group_key { grp } group_aggregate { count sum { n } } }
+  } }`;
+  const result = await server.gql(query);
+  assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+  const fleet = result.data!['fleet'];
+  const singles = await Promise.all(['a', 'b', 'c'].map(async (id) => (await server.gql(`{ instance(id: "${id}") { items_aggregate { aggregate { sum { n } } } } }`)).data!['instance'].items_aggregate.aggregate.sum.n as string | number));
+  // The BigInt scalar answers a safe integer as a number and a larger one as a string.
+  assert.deepEqual(singles, [String(3n * big), 15, 6], 'inside one instance: exact, the REAL truncated');
+  const total = 3n * big + 15n + 6n;
+  assert.equal(fleet.items_aggregate.aggregate.sum.n, String(total));
+  assert.equal(fleet.items_aggregate.aggregate.count, 7);
+  assert.ok(Math.abs(fleet.items_aggregate.aggregate.avg.n - Number(total) / 7) < 1e6, 'avg is the merged sum over the merged count');
+  assert.deepEqual(fleet.items_groups, [
+    { group_key: { grp: 'x' }, group_aggregate: { count: 5, sum: { n: String(2n * big + 7n + 6n) } } },
+    { group_key: { grp: 'y' }, group_aggregate: { count: 2, sum: { n: String(big + 8n) } } },
+  ]);
+});
+
+test('a fleet count of distinct values leaves out an instance that timed out, and reports it', async (t) => {
+  const server = await startServer(t, { migrationsDir });
+  await fleetOf(server, 3, 5);
+  assert.equal((await server.gql(`mutation { create_instance(id: "slow") { id } }`)).errors, undefined);
+  // 20,000 distinct values: reading them takes well over the 1 ms allowed below.
+  const direct = new Database(fileOf(server.dataDir, 'slow'));
+  direct.exec(`WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < 20000) INSERT INTO items (id, n) SELECT i, 1000 + i FROM k`);
+  direct.close();
+  const query = (args: string) => `{ fleet${args} { items_aggregate { aggregate { distinct: count(columns: [n], distinct: true) } } } }`;
+  const warm = await server.gql(query(''));
+  assert.equal(warm.errors, undefined, JSON.stringify(warm.errors));
+  assert.equal(warm.data!['fleet'].items_aggregate.aggregate.distinct, 20005);
+
+  const hurried = await server.gql(query('(timeout_ms: 1)'));
+  const failed = (hurried.errors ?? []).filter((e) => e.path?.join('.') === 'fleet.items_aggregate.aggregate.distinct');
+  assert.ok(failed.some((e) => e.extensions?.['instance_id'] === 'slow' && e.extensions?.['code'] === 'INSTANCE_TIMEOUT'), JSON.stringify(hurried.errors));
+  // The small instances share n = 1..5; any that answered in time gives those five, the slow one none.
+  const smallAnswered = 3 - failed.filter((e) => e.extensions?.['instance_id'] !== 'slow').length;
+  assert.equal(hurried.data!['fleet'].items_aggregate.aggregate.distinct, smallAnswered > 0 ? 5 : 0);
 });
