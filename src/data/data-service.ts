@@ -156,6 +156,7 @@ export class DataService {
   readonly #instances: InstanceAccess;
   /** One scope per table and schema version, so a fan-out can key its compiled statements by it. */
   readonly #scopes = new Map<TableModel, Map<number, TableScope>>();
+  #lastScope: TableScope | undefined;
 
   /** `instances` is the requesting principal's view (ScopedInstances): it decides what may be read or written. */
   constructor(model: DataModel, instances: InstanceAccess) {
@@ -175,25 +176,31 @@ export class DataService {
   }
 
   /**
-   * Runs `fn` with the instance's handle and the table as that instance has it, for one instance
-   * of a fleet's selection: the value at once when the instance layer could run it synchronously
-   * on a warm handle, else a promise (see `InstanceAccess.readSelected`).
+   * A reader of the table for a fleet's selection: given one of its records, it runs `fn` with the
+   * instance's handle and the table as that instance has it, and gives the value at once when the
+   * instance layer could run it synchronously on a warm handle, else a promise (see
+   * `InstanceAccess.readSelected`). Made once per fan-out: a warm read allocates no closure.
    */
-  readTable<T>(record: InstanceRecord, mark: number, table: TableModel, fn: (db: SqliteDatabase, scope: TableScope) => T): T | Promise<T> {
-    return this.#instances.readSelected(record, mark, (db, current) => this.#inScope(db, current, table, fn));
+  tableReader<T>(table: TableModel, mark: number, fn: (db: SqliteDatabase, scope: TableScope, record: InstanceRecord) => T): (record: InstanceRecord) => T | Promise<T> {
+    const read = (db: SqliteDatabase, record: InstanceRecord) => this.#inScope(db, record, table, fn);
+    return (record) => this.#instances.readSelected(record, mark, read);
   }
 
   #scope(table: TableModel, version: number): TableScope {
+    // A fan-out asks for the same scope instance after instance (a fleet at one version).
+    const last = this.#lastScope;
+    if (last !== undefined && last.model === table && last.schema.version === version) return last;
     let byVersion = this.#scopes.get(table);
     if (byVersion === undefined) this.#scopes.set(table, (byVersion = new Map()));
     let scope = byVersion.get(version);
     if (scope === undefined) byVersion.set(version, (scope = new TableScope(this.model, this.model.at(version), table)));
+    this.#lastScope = scope;
     return scope;
   }
 
-  #inScope<T>(db: SqliteDatabase, record: InstanceRecord, table: TableModel, fn: (db: SqliteDatabase, scope: TableScope) => T): T {
+  #inScope<T>(db: SqliteDatabase, record: InstanceRecord, table: TableModel, fn: (db: SqliteDatabase, scope: TableScope, record: InstanceRecord) => T): T {
     try {
-      return fn(db, this.#scope(table, record.schema_version));
+      return fn(db, this.#scope(table, record.schema_version), record);
     } catch (error) {
       if (error instanceof StorageError && /parser stack overflow|too large|too many|too deep/i.test(error.message)) {
         throw new FleetqlError('QUERY_TOO_COSTLY', 'the filter is nested too deeply for SQLite', { cause: error });

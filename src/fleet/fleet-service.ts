@@ -90,9 +90,14 @@ type Extra = (alias: string, params: unknown[]) => string[];
 /** One plan per table scope (schema version) for a whole fan-out: built once, same SQL text, so each handle's cached statement is found at once. */
 function perScope<Q>(build: (scope: TableScope) => Q): (scope: TableScope) => Q {
   const plans = new Map<TableScope, Q>();
+  let lastScope: TableScope | undefined;
+  let lastPlan: Q | undefined;
   return (scope) => {
+    if (scope === lastScope) return lastPlan!;
     let plan = plans.get(scope);
     if (plan === undefined) plans.set(scope, (plan = build(scope)));
+    lastScope = scope;
+    lastPlan = plan;
     return plan;
   };
 }
@@ -186,7 +191,8 @@ export class FleetService {
     const started = performance.now();
     const { records, mark } = scope.selection;
     const { targets } = scope;
-    const task = (instanceId: string, index: number) => this.#data.readTable(records[index]!, mark, table, (db, s) => fn(db, s, instanceId));
+    const read = this.#data.tableReader(table, mark, (db, s, record) => fn(db, s, record.id));
+    const task = (_instanceId: string, index: number) => read(records[index]!);
     const { answered, failures } = await fanOut(targets, { ...scope.options, deadline: performance.now() + scope.options.deadlineMs }, task, onAnswer);
     this.#observer?.fanOutDone({ field, targets: targets.length, durationMs: performance.now() - started, failureCodes: failures.map((failure) => failure.code) });
     return { failures, coverage: { targeted: targets.length, answered, failed: failures.length } };

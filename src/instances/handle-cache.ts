@@ -36,12 +36,14 @@ interface Entry {
   readonly opened: number;
   users: number;
   evicting: boolean;
+  /** Used since eviction last passed it (see `#evictIdle`). */
+  used: boolean;
 }
 
 /**
  * The one place instance files are opened. Handles stay open for reuse (a warm query is several
- * times cheaper than a cold one) in least-recently-used order, bounded by descriptors, not by
- * count. A handle in use is never closed under its user; eviction closes idle handles in batches
+ * times cheaper than a cold one), bounded by descriptors, not by count, and evicted about least
+ * recently used first (second chance: a use only sets a flag, so a warm fan-out moves nothing). A handle in use is never closed under its user; eviction closes idle handles in batches
  * down to a low watermark and, when closed-but-unreleased descriptors crowd the budget, forces
  * their release (see storage/descriptor-tracker.ts).
  */
@@ -81,15 +83,14 @@ export class HandleCache {
    * opened no later than `openedBy` (a value of `opens` read earlier: the file was not closed and
    * reopened in between); returns `notCached` otherwise, and `use` is the way.
    */
-  useCached<T>(file: string, openedBy: number, fn: (db: SqliteDatabase) => T): T | typeof notCached {
+  useCached<A, T>(file: string, openedBy: number, fn: (db: SqliteDatabase, arg: A) => T, arg: A): T | typeof notCached {
     const entry = this.#entries.get(file);
     if (entry === undefined || entry.evicting || entry.opened > openedBy || this.#closed) return notCached;
-    this.#entries.delete(file);
-    this.#entries.set(file, entry);
+    entry.used = true;
     entry.users += 1;
     this.#stats.hits += 1;
     try {
-      return fn(entry.db);
+      return fn(entry.db, arg);
     } finally {
       entry.users -= 1;
       if (this.#waiters.length > 0) this.#wake();
@@ -105,8 +106,7 @@ export class HandleCache {
           await this.#waitForRelease();
           continue;
         }
-        this.#entries.delete(file);
-        this.#entries.set(file, existing);
+        existing.used = true;
         existing.users += 1;
         this.#stats.hits += 1;
         return existing;
@@ -135,7 +135,7 @@ export class HandleCache {
     // The driver creates missing files; an instance file must never come back by being read.
     if (!fs.existsSync(file)) throw new FleetqlError('INSTANCE_UNAVAILABLE', 'the instance file is missing');
     const db = this.#options.open(file);
-    const entry: Entry = { key: file, db, opened: ++this.#opens, users: 1, evicting: false };
+    const entry: Entry = { key: file, db, opened: ++this.#opens, users: 1, evicting: false, used: false };
     this.#entries.set(file, entry);
     this.#descriptors += db.descriptors;
     this.#stats.misses += 1;
@@ -149,11 +149,23 @@ export class HandleCache {
     entry.db.close();
   }
 
-  /** Closes idle handles, least recently used first, until at most `target` descriptors are open. */
+  /**
+   * Closes idle handles in the order they were opened or last given a second chance, until at
+   * most `target` descriptors are open. A handle used since eviction last passed it gets a second
+   * chance: it moves to the end, unflagged. Two passes at most: after the first every idle handle
+   * is unflagged.
+   */
   #evictIdle(target: number): void {
-    for (const entry of this.#entries.values()) {
-      if (this.#descriptors <= target) break;
-      if (entry.users === 0 && !entry.evicting) this.#closeEntry(entry);
+    for (let pass = 0; pass < 2 && this.#descriptors > target; pass++) {
+      for (const entry of [...this.#entries.values()]) {
+        if (this.#descriptors <= target) break;
+        if (entry.users > 0 || entry.evicting) continue;
+        if (entry.used) {
+          entry.used = false;
+          this.#entries.delete(entry.key);
+          this.#entries.set(entry.key, entry);
+        } else this.#closeEntry(entry);
+      }
     }
   }
 

@@ -176,7 +176,7 @@ export class InstanceService {
     if (record.state !== 'ACTIVE' || this.#exclusive.has(id)) return later;
     if (this.#lazy && record.schema_version < this.#migrations.head) return later;
     try {
-      const result = this.#cache.useCached(this.#layout.fileOf(id as InstanceId), mark, (db) => fn(db, record));
+      const result = this.#cache.useCached(this.#layout.fileOf(id as InstanceId), mark, fn, record);
       return result === notCached ? later : result;
     } catch (error) {
       throw this.#unavailable(id, error);
