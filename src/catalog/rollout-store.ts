@@ -23,7 +23,7 @@ export interface RolloutStrategy {
   readonly pause_after_canary: boolean;
   /**
    * Keep a durable copy of each instance before migrating it, so the rollout can be rolled back.
-   * Without, each instance costs a file copy and an fsync less, and a rollback is refused.
+   * Without, no copy of each file is kept (nor a snapshot pack synced per batch), and a rollback is refused.
    */
   readonly snapshots: boolean;
 }

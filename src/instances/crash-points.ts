@@ -18,8 +18,11 @@ export type CrashPoint =
 /** The steps of retiring an instance into an archive (archive_instance retire, destroy with archive). */
 export type RetireCrashPoint = 'retire:journaled' | 'retire:archived' | 'retire:marked' | 'retire:file-removed';
 
-/** A rollout about to record settled instances: their files are migrated, the catalog does not say so yet. */
-export type RolloutCrashPoint = 'rollout:recording';
+/**
+ * A rollout about to record settled instances (their files are migrated, the catalog does not say
+ * so yet); a batch's snapshot pack written but not yet synced and in place.
+ */
+export type RolloutCrashPoint = 'rollout:recording' | 'rollout:packing';
 
 export function crashPoint(name: CrashPoint | RetireCrashPoint | RolloutCrashPoint): void {
   if (armed.has(name)) process.kill(process.pid, 'SIGKILL');

@@ -5,9 +5,9 @@ import type { FleetqlConfig } from '../config/index.js';
 import type { Catalog, InstanceFilter, InstanceQuery, InstanceRecord, InstanceState, Labels, Operation } from '../catalog/index.js';
 import { FleetqlError, instanceNotFound, isFleetqlError } from '../errors.js';
 import { appliedMigrations, currentVersion, migrateTo, type AppliedMigration, type MigrationSet } from '../migrations/index.js';
-import { fsyncPath, removeFileAndSidecars, SqliteDatabase, StorageError, type JournalMode } from '../storage/index.js';
+import { fsyncPath, readPackIndex, removeFileAndSidecars, SqliteDatabase, StorageError, type JournalMode, type PackEntry } from '../storage/index.js';
 import { crashPoint } from './crash-points.js';
-import { changeCounterOf } from './file-migration.js';
+import { changeCounterOf, type PackedSnapshot } from './file-migration.js';
 import { HandleCache, notCached, type HandleCacheStats } from './handle-cache.js';
 import { parseInstanceId, type InstanceId } from './instance-id.js';
 import { InstanceLayout } from './instance-layout.js';
@@ -43,6 +43,14 @@ export function instanceSettings(
   return { instancesDir, snapshotsDir, journalMode, busyTimeoutMs, maxOpenDescriptors, lazyMigrations, migrationThreads };
 }
 
+/** Snapshots made ahead for a batch (see InstanceService.prepareSnapshots). */
+export interface SnapshotsAhead {
+  /** WAL: the snapshot files exist and their directory entries are on disk. */
+  created: boolean;
+  /** Rollback journal: each instance's image in a pack, by instance id. */
+  packed: ReadonlyMap<string, PackedSnapshot>;
+}
+
 export interface RecoveryReport {
   createsRolledBack: string[];
   destroysCompleted: string[];
@@ -65,6 +73,9 @@ export class InstanceService {
   readonly #locks = new KeyedMutex();
   readonly #journalMode: JournalMode;
   readonly #busyTimeoutMs: number;
+  /** Per rollout, the images in its snapshot packs by instance (see prepareSnapshots). */
+  readonly #packs = new Map<number, Map<string, PackedSnapshot>>();
+  #packSequence = 0;
   #recordedUpTo = 0;
   readonly #lazy: boolean;
   readonly #onLazyMigrationFailure: (instanceId: string, error: unknown) => void;
@@ -262,11 +273,20 @@ export class InstanceService {
   }
 
   /** Moves an ACTIVE instance's file to `target` on a migration worker. Call under the instance's lock. */
-  #migrateFile(record: InstanceRecord, target: number, snapshot?: { file: string; prepared: boolean }): Promise<{ from: number; to: number; changeCounter: number | null }> {
+  #migrateFile(record: InstanceRecord, target: number, snapshot?: { file: string; prepared: boolean; packed: PackedSnapshot | undefined }): Promise<{ from: number; to: number; changeCounter: number | null }> {
     this.#assertActive(record);
     const id = record.id as InstanceId;
     return this.#exclusively(id, (file) =>
-      this.#runner.migrate({ file, target, expected: record.schema_version, snapshot: snapshot?.file, snapshotPrepared: snapshot?.prepared, journalMode: this.#journalMode, busyTimeoutMs: this.#busyTimeoutMs }),
+      this.#runner.migrate({
+        file,
+        target,
+        expected: record.schema_version,
+        snapshot: snapshot?.file,
+        snapshotPrepared: snapshot?.prepared,
+        packed: snapshot?.packed,
+        journalMode: this.#journalMode,
+        busyTimeoutMs: this.#busyTimeoutMs,
+      }),
     );
   }
 
@@ -282,26 +302,69 @@ export class InstanceService {
    * kept first (for a rollback). Returns the file's change counter after the move, by which a
    * rollback later tells whether the instance was written since. The catalog is the caller's.
    */
-  async migrate(rawId: unknown, target: number, options: { snapshotOf?: number; snapshotPrepared?: boolean } = {}): Promise<{ from: number; to: number; changeCounter: number | null }> {
+  async migrate(rawId: unknown, target: number, options: { snapshotOf?: number; ahead?: SnapshotsAhead | undefined } = {}): Promise<{ from: number; to: number; changeCounter: number | null }> {
     const id = parseInstanceId(rawId);
-    const snapshot = options.snapshotOf === undefined ? undefined : { file: this.#layout.snapshotOf(options.snapshotOf, id), prepared: options.snapshotPrepared === true };
+    const snapshot =
+      options.snapshotOf === undefined
+        ? undefined
+        : { file: this.#layout.snapshotOf(options.snapshotOf, id), prepared: options.ahead?.created === true, packed: options.ahead?.packed.get(id) };
     return this.#locks.run(id, () => this.#migrateFile(this.get(id), target, snapshot));
   }
 
   /**
-   * Creates the snapshot files of a batch of a rollout's instances ahead of their migrations, on a
-   * migration thread, with one directory fsync for the batch: each snapshot then costs one fsync
-   * (its data) instead of two. Resolves false when that failed (those snapshots are made whole as
-   * they come, the slower way).
+   * Makes the snapshots of a batch of a rollout's instances ahead of their migrations, on a
+   * migration thread. Rollback-journal files go into one pack, one fsync for the whole batch (an
+   * fsync per instance cost a rollout about a fifth of its rate); an instance packed earlier in the
+   * rollout is not packed again, so each has at most one image in the rollout's packs. WAL files
+   * (whose state is not in the file alone) get empty snapshot files made ahead with one directory
+   * fsync, filled when they migrate. Never fails: what could not be made ahead is made as each
+   * instance migrates, the slower way.
    */
-  async prepareSnapshots(rolloutId: number, rawIds: readonly string[]): Promise<boolean> {
-    const names = rawIds.map((rawId) => this.#layout.snapshotNameOf(parseInstanceId(rawId)));
-    try {
-      await this.#runner.prepareSnapshots({ dir: this.#layout.snapshotsOfRollout(rolloutId), names });
-      return true;
-    } catch {
-      return false;
+  async prepareSnapshots(rolloutId: number, rawIds: readonly string[]): Promise<SnapshotsAhead> {
+    const ids = rawIds.map((rawId) => parseInstanceId(rawId));
+    if (this.#journalMode === 'wal') {
+      try {
+        await this.#runner.prepareSnapshots({ dir: this.#layout.snapshotsOfRollout(rolloutId), names: ids.map((id) => this.#layout.snapshotNameOf(id)) });
+        return { created: true, packed: new Map() };
+      } catch {
+        return { created: false, packed: new Map() };
+      }
     }
+    const packs = this.#packsOf(rolloutId);
+    const missing = ids.filter((id) => !packs.has(id));
+    if (missing.length > 0) {
+      const pack = path.join(this.#layout.snapshotsOfRollout(rolloutId), `pack-${Date.now().toString(36)}-${process.pid}-${++this.#packSequence}.pack`);
+      try {
+        const entries = await this.#runner.packSnapshots({ pack, instances: missing.map((id) => ({ id, file: this.#layout.fileOf(id) })) });
+        for (const [id, entry] of entries) packs.set(id, { pack, entry });
+      } catch {
+        // Made as each instance migrates instead.
+      }
+    }
+    return { created: false, packed: new Map(ids.flatMap((id) => (packs.has(id) ? [[id, packs.get(id)!] as const] : []))) };
+  }
+
+  /**
+   * The images in a rollout's packs by instance: read from disk once per process (packs never
+   * change, and only this process adds any: those go into the map as they are made).
+   */
+  #packsOf(rolloutId: number): Map<string, PackedSnapshot> {
+    let packs = this.#packs.get(rolloutId);
+    if (packs !== undefined) return packs;
+    packs = new Map();
+    this.#packs.set(rolloutId, packs);
+    const dir = this.#layout.snapshotsOfRollout(rolloutId);
+    let names: string[] = [];
+    try {
+      names = fs.readdirSync(dir).filter((name) => name.startsWith('pack-') && name.endsWith('.pack'));
+    } catch {
+      // no snapshot directory yet
+    }
+    for (const name of names.sort()) {
+      const pack = path.join(dir, name);
+      for (const [id, entry] of readPackIndex(pack) ?? []) if (!packs.has(id)) packs.set(id, { pack, entry });
+    }
+    return packs;
   }
 
   /**
@@ -324,9 +387,9 @@ export class InstanceService {
           throw new FleetqlError('WRITTEN_SINCE_MIGRATION', `instance "${id}" was written after it migrated; rolling back would drop those writes (roll back with force: true to drop them)`, { extensions: { instance_id: id } });
         }
       }
-      const snapshot = this.#snapshotToRestore(rolloutId, id);
+      const snapshot = this.#snapshotToRestore(rolloutId, id, expected.changeCounter);
       if (snapshot === undefined) throw new FleetqlError('SNAPSHOT_MISSING', `no snapshot of instance "${id}" is kept for rollout ${rolloutId}`, { extensions: { instance_id: id } });
-      await this.#exclusively(id, (target) => this.#runner.restore({ snapshot, file: target }));
+      await this.#exclusively(id, (target) => this.#runner.restore({ ...snapshot, file: target }));
     });
   }
 
@@ -335,16 +398,23 @@ export class InstanceService {
    * them before 2026-12. An empty file is one made ahead for an instance that never migrated (it
    * would restore as an empty database): no snapshot.
    */
-  #snapshotToRestore(rolloutId: number, id: InstanceId): string | undefined {
-    for (const file of [this.#layout.snapshotOf(rolloutId, id), this.#layout.legacySnapshotOf(rolloutId, id)]) {
-      const size = fs.statSync(file, { throwIfNoEntry: false })?.size;
-      if (size !== undefined) return size > 0 ? file : undefined;
-    }
-    return undefined;
+  #snapshotToRestore(rolloutId: number, id: InstanceId, changeCounter: number | null): { snapshot: string; entry?: PackEntry } | undefined {
+    // A snapshot file of its own: copied as the instance migrated (its file had changed since it
+    // was packed, or it is WAL), so it wins over a pack. Empty: made ahead, never filled.
+    const own = this.#layout.snapshotOf(rolloutId, id);
+    const size = fs.statSync(own, { throwIfNoEntry: false })?.size;
+    if (size !== undefined && size > 0) return { snapshot: own };
+    // The migration used the packed image only if the file held exactly it; one committed
+    // transaction later the change counter is one more, which the rollout recorded.
+    const packed = this.#packsOf(rolloutId).get(id);
+    if (packed !== undefined && changeCounter !== null && (packed.entry.counter + 1) % 2 ** 32 === changeCounter) return { snapshot: packed.pack, entry: packed.entry };
+    if (size !== undefined) return undefined;
+    const legacy = this.#layout.legacySnapshotOf(rolloutId, id);
+    return fs.statSync(legacy, { throwIfNoEntry: false })?.size ? { snapshot: legacy } : undefined;
   }
 
-  /** Removes the snapshots a rollout kept. */
   removeSnapshots(rolloutId: number): void {
+    this.#packs.delete(rolloutId);
     fs.rmSync(this.#layout.snapshotsOfRollout(rolloutId), { recursive: true, force: true });
   }
 

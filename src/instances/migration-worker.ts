@@ -3,7 +3,17 @@
 import { workerData } from 'piscina';
 import { makeMigrationSet, type Migration } from '../migrations/index.js';
 import { descriptorTracker } from '../storage/index.js';
-import { migrateFile, outcomeOf, prepareSnapshots as prepare, restoreFile, type MigrateFileJob, type PrepareSnapshotsJob, type RestoreFileJob } from './file-migration.js';
+import {
+  migrateFile,
+  outcomeOf,
+  packSnapshots as pack,
+  prepareSnapshots as prepare,
+  restoreFile,
+  type MigrateFileJob,
+  type PackSnapshotsJob,
+  type PrepareSnapshotsJob,
+  type RestoreFileJob,
+} from './file-migration.js';
 
 const migrations = makeMigrationSet((workerData as { migrations: Migration[] }).migrations);
 
@@ -36,4 +46,8 @@ export function restore(job: RestoreFileJob) {
 
 export function prepareSnapshots(job: PrepareSnapshotsJob) {
   return outcomeOf(() => prepare(job));
+}
+
+export function packSnapshots(job: PackSnapshotsJob) {
+  return outcomeOf(() => pack(job));
 }

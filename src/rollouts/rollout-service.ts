@@ -2,7 +2,7 @@ import { EventEmitter, on } from 'node:events';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import type { Catalog, InstanceFilter, RolloutCounts, RolloutFailure, RolloutItem, RolloutKind, RolloutRecord, RolloutResult, RolloutState, RolloutStrategy } from '../catalog/index.js';
 import { FleetqlError, isFleetqlError } from '../errors.js';
-import { crashPoint, type InstanceService } from '../instances/index.js';
+import { crashPoint, type InstanceService, type SnapshotsAhead } from '../instances/index.js';
 import type { Logger } from '../logger.js';
 
 /** What a client may give for a strategy; missing fields take these defaults. */
@@ -15,6 +15,8 @@ export interface RolloutView extends RolloutRecord {
 
 /** How long one runner may hold the event loop before yielding to requests. */
 const sliceMs = 4;
+/** Instances taken from the catalog at a time (and, with snapshots, packed together). */
+const batchAhead = 64;
 const progressEveryMs = 100;
 /**
  * Settled instances are recorded in the catalog (one transaction, one fsync) at least this often,
@@ -270,20 +272,33 @@ export class RolloutService {
         lastEmit = lastRecord;
       }
     };
-    /** Snapshot files made ahead, by instance: whether that worked (see InstanceService.prepareSnapshots). */
-    const prepared = new Map<string, Promise<boolean>>();
+    /** Snapshots made ahead, by instance (see InstanceService.prepareSnapshots). */
+    const prepared = new Map<string, Promise<SnapshotsAhead>>();
+    const prepare = (items: readonly RolloutItem[]) => {
+      const ids = items.map((item) => item.instance_id).filter((instanceId) => !prepared.has(instanceId));
+      if (ids.length === 0) return;
+      const made = this.#instances.prepareSnapshots(id, ids);
+      for (const instanceId of ids) prepared.set(instanceId, made);
+    };
     /** The next instance of the current wave not yet taken; undefined once the wave has none left. */
     const nextItem = (window: number, snapshots: boolean): RolloutItem | undefined => {
+      const ahead = snapshots && kind === 'forward';
       if (queue.length === 0) {
-        const next = this.#catalog.rollouts.nextPending(id, taken.size + Math.max(window, 64));
+        const next = this.#catalog.rollouts.nextPending(id, taken.size + Math.max(window, batchAhead));
         if (next === undefined || (wave !== undefined && next.wave !== wave)) return undefined;
         queue = next.items.filter((item) => !taken.has(item.instance_id));
         if (queue.length === 0) return undefined;
         wave = next.wave;
-        if (snapshots && kind === 'forward') {
-          const ids = queue.map((item) => item.instance_id).filter((instanceId) => !prepared.has(instanceId));
-          const made = this.#instances.prepareSnapshots(id, ids);
-          for (const instanceId of ids) prepared.set(instanceId, made);
+        if (ahead) prepare(queue);
+      } else if (ahead && queue.length === window) {
+        // The next batch's snapshots are made while this one migrates: a batch waiting for its
+        // pack would leave every migration thread idle meanwhile.
+        const queued = new Set(queue.map((item) => item.instance_id));
+        const next = this.#catalog.rollouts.nextPending(id, taken.size + queue.length + batchAhead);
+        if (next !== undefined && next.wave === wave) {
+          const more = next.items.filter((item) => !taken.has(item.instance_id) && !queued.has(item.instance_id));
+          queue.push(...more);
+          prepare(more);
         }
       }
       return queue.shift();
@@ -350,10 +365,10 @@ export class RolloutService {
     }
   }
 
-  #migrateOne(id: number, target: number, instanceId: string, snapshot: boolean, prepared: Promise<boolean> | undefined): Promise<RolloutResult> {
+  #migrateOne(id: number, target: number, instanceId: string, snapshot: boolean, prepared: Promise<SnapshotsAhead> | undefined): Promise<RolloutResult> {
     return this.#attempt(id, instanceId, async () => {
-      const snapshotPrepared = (await prepared) === true;
-      const { to, changeCounter } = await this.#instances.migrate(instanceId, target, snapshot ? { snapshotOf: id, snapshotPrepared } : {});
+      const ahead = await prepared;
+      const { to, changeCounter } = await this.#instances.migrate(instanceId, target, snapshot ? { snapshotOf: id, ahead } : {});
       return { version: to, change_counter: changeCounter };
     });
   }

@@ -38,7 +38,7 @@ export function registerRolloutTypes(builder: Builder, InstancesBoolExp: AnyRef)
       max_failures: t.int({ description: 'Failures tolerated before the rollout pauses itself (default 0).' }),
       pause_after_canary: t.boolean({ description: 'Pause after the canary wave (default false).' }),
       snapshots: t.boolean({
-        description: 'Keep a durable copy of each instance before migrating it, so the rollout can be rolled back (default true). false: a file copy and an fsync less per instance, and rollback_rollout answers SNAPSHOT_MISSING.',
+        description: 'Keep a durable copy of each instance before migrating it, so the rollout can be rolled back (default true). false: no copy of each file (nor the fsync of the snapshot pack of each batch), and rollback_rollout answers SNAPSHOT_MISSING.',
       }),
     }),
   });

@@ -190,3 +190,28 @@ test('kill -9 after instances migrated but before the rollout recorded them: the
   }
   await stop(restarted);
 });
+
+test('kill -9 while a snapshot pack is being written: nothing relied on it, the restart packs again, completes, and a rollback restores every instance', async (t) => {
+  const { migrationsDir, args, ids } = await fleetAtVersion1(t, 'packing', 40, (i) => `{id: 1, n: ${i}, s: "original"}`);
+  const dataDir = args[args.indexOf('--data') + 1]!;
+  fs.writeFileSync(path.join(migrationsDir, '0002_rewrite.sql'), "ALTER TABLE items ADD COLUMN note TEXT;\nUPDATE items SET s = 'rewritten', note = 'v2';\n");
+  const crashing = await spawnServer(t, { args, env: { FLEETQL_CRASH_AT: 'rollout:packing', FLEETQL_MIGRATION_THREADS: '2' } });
+  const id = (await crashing.gql(`mutation { start_rollout(target_version: 2, strategy: {canary: 0, batch_size: 1000, concurrency: 8}) { id } }`)).data!['start_rollout'].id as string;
+  assert.equal((await crashing.exited).signal, 'SIGKILL');
+  const snapshots = path.join(dataDir, 'snapshots', `rollout-${id}`);
+  const left = fs.readdirSync(snapshots);
+  assert.ok(left.length > 0 && left.every((name) => name.endsWith('.partial')), `only a partial pack is left: ${left.join(', ')}`);
+
+  const restarted = await spawnServer(t, { args, env: { FLEETQL_MIGRATION_THREADS: '2' } });
+  const forward = await settle(restarted, id);
+  assert.equal(forward.state, 'COMPLETED', JSON.stringify(forward.failures?.slice(0, 3)));
+  assert.ok(fs.readdirSync(snapshots).some((name) => name.endsWith('.pack')), 'the restart packed the batch again');
+  const rollback = (await restarted.gql(`mutation { rollback_rollout(id: "${id}") { id } }`)).data!['rollback_rollout'].id as string;
+  const back = await settle(restarted, rollback);
+  assert.equal(back.state, 'COMPLETED', JSON.stringify(back.failures?.slice(0, 3)));
+  const query = ids.map((instanceId, j) => `i${j}: instance(id: "${instanceId}") { schema_version items { s note } }`).join('\n');
+  const result = await restarted.gql(`{ ${query} }`);
+  assert.equal(result.errors, undefined, JSON.stringify(result.errors?.slice(0, 2)));
+  for (const instance of Object.values(result.data!)) assert.deepEqual(instance, { schema_version: 1, items: [{ s: 'original', note: null }] });
+  await stop(restarted);
+});

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import { repoRoot, startServer, tempDir, type InProcessServer } from '../helpers/servers.js';
 import { InstanceLayout } from '../../src/instances/instance-layout.js';
 import type { InstanceId } from '../../src/instances/instance-id.js';
+import { readPackIndex } from '../../src/storage/index.js';
 
 const baseMigration = path.join(repoRoot, 'test/fixtures/fleet-migrations/0001_create_items.sql');
 
@@ -272,7 +273,7 @@ test('strategy.snapshots false: no snapshot is kept, the rollout completes, and 
   assert.deepEqual(after.data!['instance'].items, [{ n: 3, note: 'v2' }]);
 });
 
-test('snapshots made ahead: one file per instance in the rollout\'s directory; a snapshot kept where fleetql kept them before is still restored, an empty one is refused', async (t) => {
+test('snapshots made ahead: one pack per batch in the rollout\'s directory; a snapshot of its own wins, one kept where fleetql kept them before is still restored, none is refused', async (t) => {
   const { dir, add } = migrations(t);
   const first = await startServer(t, { migrationsDir: dir });
   const ids = ['sn-a', 'sn-b', 'sn-c'];
@@ -284,19 +285,64 @@ test('snapshots made ahead: one file per instance in the rollout\'s directory; a
   const id = started.data!['start_rollout'].id as string;
   assert.equal((await waitWhileRunning(server, id)).state, 'COMPLETED');
 
+  // The instances in packs (one per batch: the canary wave is one), nothing else: no file of their own.
   const snapshots = path.join(server.dataDir, 'snapshots', `rollout-${id}`);
-  assert.deepEqual(fs.readdirSync(snapshots).sort(), ids.map((instanceId) => `${instanceId}.db`));
-  for (const name of fs.readdirSync(snapshots)) assert.ok(fs.statSync(path.join(snapshots, name)).size > 0, `${name} holds the file as it was`);
-  // sn-a's snapshot where fleetql kept snapshots before (spread like instance files); sn-b's emptied
-  // (as a snapshot made ahead for an instance that never migrated is).
+  const packs = fs.readdirSync(snapshots).map((name) => path.join(snapshots, name));
+  assert.ok(packs.every((pack) => pack.endsWith('.pack')) && packs.length <= ids.length, packs.join(', '));
+  const index = new Map(packs.flatMap((pack) => [...readPackIndex(pack)!].map(([instanceId, entry]) => [instanceId, { pack, ...entry }] as const)));
+  assert.deepEqual([...index.keys()].sort(), ids);
+  const image = (instanceId: string) => {
+    const { pack, offset, length } = index.get(instanceId)!;
+    return fs.readFileSync(pack).subarray(offset, offset + length);
+  };
+  for (const instanceId of ids) assert.equal(image(instanceId).subarray(0, 16).toString('latin1'), 'SQLite format 3\u0000');
+  // sn-a's image where fleetql kept snapshots before (spread like instance files); sn-b's as a
+  // snapshot of its own (as a migration makes when the file changed after it was packed); the
+  // pack gone, sn-c has none.
   const legacy = new InstanceLayout(path.join(server.dataDir, 'instances'), path.join(server.dataDir, 'snapshots')).legacySnapshotOf(Number(id), 'sn-a' as InstanceId);
   fs.mkdirSync(path.dirname(legacy), { recursive: true });
-  fs.renameSync(path.join(snapshots, 'sn-a.db'), legacy);
-  fs.truncateSync(path.join(snapshots, 'sn-b.db'), 0);
+  fs.writeFileSync(legacy, image('sn-a'));
+  fs.writeFileSync(path.join(snapshots, 'sn-b.db'), image('sn-b'));
+  for (const pack of packs) fs.rmSync(pack);
+  await server.close();
+  const restarted = await startServer(t, { migrationsDir: dir, dataDir: first.dataDir });
 
-  const rollback = await server.gql(`mutation { rollback_rollout(id: "${id}") { id } }`);
-  const result = await waitWhileRunning(server, rollback.data!['rollback_rollout'].id);
-  assert.deepEqual(result.failures.map((f: any) => [f.instance_id, f.code]), [['sn-b', 'SNAPSHOT_MISSING']]);
-  const after = await server.gql(`{ a: instance(id: "sn-a") { schema_version items { s } } b: instance(id: "sn-b") { schema_version items { s note } } c: instance(id: "sn-c") { schema_version } }`);
-  assert.deepEqual(after.data, { a: { schema_version: 1, items: [{ s: 'before' }] }, b: { schema_version: 2, items: [{ s: 'before', note: 'v2' }] }, c: { schema_version: 1 } });
+  const rollback = await restarted.gql(`mutation { rollback_rollout(id: "${id}") { id } }`);
+  const result = await waitWhileRunning(restarted, rollback.data!['rollback_rollout'].id);
+  assert.deepEqual(result.failures.map((f: any) => [f.instance_id, f.code]), [['sn-c', 'SNAPSHOT_MISSING']]);
+  const after = await restarted.gql(`{ a: instance(id: "sn-a") { schema_version items { s } } b: instance(id: "sn-b") { schema_version items { s } } c: instance(id: "sn-c") { schema_version items { s note } } }`);
+  assert.deepEqual(after.data, { a: { schema_version: 1, items: [{ s: 'before' }] }, b: { schema_version: 1, items: [{ s: 'before' }] }, c: { schema_version: 2, items: [{ s: 'before', note: 'v2' }] } });
+});
+
+test('a packed snapshot is used only if the file still holds it when its migration begins; else the file is copied then', async (t) => {
+  const { dir, add } = migrations(t);
+  const server = await startServer(t, { migrationsDir: dir });
+  const ids = ['pk-a', 'pk-b'];
+  await createFleet(server, ids, (_id, i) => `{id: 1, n: ${i}, s: "before"}`);
+  add('0002_note.sql', "ALTER TABLE items ADD COLUMN note TEXT NOT NULL DEFAULT 'v2';\n");
+  await server.close();
+  const restarted = await startServer(t, { migrationsDir: dir, dataDir: server.dataDir });
+  const instances = restarted.fleetql.instances();
+  const rolloutId = 9001;
+  const ahead = await instances.prepareSnapshots(rolloutId, ids);
+  assert.deepEqual([...ahead.packed.keys()].sort(), ids);
+  // Packing again packs nothing twice: each instance has one image per rollout.
+  const again = await instances.prepareSnapshots(rolloutId, ids);
+  assert.equal(fs.readdirSync(path.join(restarted.dataDir, 'snapshots', `rollout-${rolloutId}`)).length, 1);
+  assert.deepEqual(again.packed.get('pk-a'), ahead.packed.get('pk-a'));
+  // pk-b is written after it was packed: its packed image is stale.
+  assert.equal((await restarted.gql(`mutation { update_items(instance_id: "pk-b", where: {id: {_eq: 1}}, _set: {s: "written after packing"}) { affected_rows } }`)).errors, undefined);
+  const moved = await Promise.all(ids.map((id) => instances.migrate(id, 2, { snapshotOf: rolloutId, ahead })));
+  const own = fs.readdirSync(path.join(restarted.dataDir, 'snapshots', `rollout-${rolloutId}`)).filter((name) => name.endsWith('.db'));
+  assert.deepEqual(own, ['pk-b.db'], 'only the instance written since it was packed was copied as it migrated');
+  // Both roll back to the state they had when they migrated.
+  for (const [i, id] of ids.entries()) await instances.restoreSnapshot(id, rolloutId, { version: 1, changeCounter: moved[i]!.changeCounter, force: false });
+  await restarted.close();
+  const last = await startServer(t, { migrationsDir: dir, dataDir: server.dataDir });
+  const read = await last.gql(`{ a: instance(id: "pk-a") { items { s } } b: instance(id: "pk-b") { items { s } } }`);
+  assert.deepEqual(read.data, { a: { items: [{ s: 'before' }] }, b: { items: [{ s: 'written after packing' }] } });
+  // A packed image is restored only for the migration it preceded: a counter that does not follow it is refused.
+  const repack = await last.fleetql.instances().prepareSnapshots(rolloutId + 1, ['pk-a']);
+  assert.ok(repack.packed.has('pk-a'));
+  await assert.rejects(last.fleetql.instances().restoreSnapshot('pk-a', rolloutId + 1, { version: 0, changeCounter: repack.packed.get('pk-a')!.entry.counter + 5, force: true }), (error: any) => error.code === 'SNAPSHOT_MISSING');
 });
