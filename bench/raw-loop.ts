@@ -19,7 +19,8 @@ import { instanceSql } from './lib/queries.js';
 export type RawJob =
   | { kind: 'cold'; files: string[]; query: keyof typeof instanceSql; rounds: number }
   | { kind: 'warm'; files: string[]; query: keyof typeof instanceSql; rounds: number }
-  | { kind: 'migrate'; files: string[]; sql: string }
+  /** `record`: also records the migration in the file's own table, as fleetql does (the version, name, checksum, time). */
+  | { kind: 'migrate'; files: string[]; sql: string; record?: string }
   | { kind: 'archive'; files: string[]; outDir: string }
   | { kind: 'restore'; files: string[]; outDir: string };
 
@@ -106,7 +107,7 @@ export async function runRawJob(job: RawJob): Promise<RawResult> {
     const t0 = performance.now();
     for (const file of job.files) {
       const db = new Database(file);
-      db.exec(`PRAGMA journal_mode = DELETE; PRAGMA synchronous = FULL; BEGIN IMMEDIATE; ${job.sql}; COMMIT;`);
+      db.exec(`PRAGMA journal_mode = DELETE; PRAGMA synchronous = FULL; BEGIN IMMEDIATE; ${job.sql}; ${job.record ?? ''}; COMMIT;`);
       db.close();
     }
     ms.push(performance.now() - t0);
