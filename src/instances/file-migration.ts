@@ -128,7 +128,12 @@ export function migrateFile(job: MigrateFileJob, migrations: MigrationSet): Migr
         };
   const migrate = (from: number, checkFrom: boolean): MigrateFileResult => {
     try {
-      const to = migrateTo(db, migrations, job.target, { from, checkFrom, atomic: true, ...(snapshot === undefined ? {} : { beforeChanges: snapshot }) });
+      // A WAL checkpoint cannot run inside a transaction ("database table is locked"): a WAL
+      // file's snapshot is taken just before it, its version already read. Nothing else writes
+      // the file meanwhile: its users are shut out while the job runs.
+      const beforeTransaction = snapshot !== undefined && job.journalMode === 'wal';
+      if (beforeTransaction) snapshot();
+      const to = migrateTo(db, migrations, job.target, { from, checkFrom, atomic: true, ...(snapshot === undefined || beforeTransaction ? {} : { beforeChanges: snapshot }) });
       return { from, to, changeCounter: changeCounterOf(job.file, job.journalMode) };
     } catch (error) {
       if (job.snapshot !== undefined && !(error instanceof VersionMismatch)) removeFileAndSidecars(job.snapshot);
@@ -136,7 +141,7 @@ export function migrateFile(job: MigrateFileJob, migrations: MigrationSet): Migr
     }
   };
   try {
-    // A WAL checkpoint cannot run inside the transaction: WAL files take the reading path.
+    // A WAL file's version is read first (its snapshot needs a checkpoint outside the transaction).
     if (job.expected !== undefined && job.expected > 0 && job.expected < job.target && job.journalMode !== 'wal') {
       try {
         return migrate(job.expected, true);

@@ -346,3 +346,24 @@ test('a packed snapshot is used only if the file still holds it when its migrati
   assert.ok(repack.packed.has('pk-a'));
   await assert.rejects(last.fleetql.instances().restoreSnapshot('pk-a', rolloutId + 1, { version: 0, changeCounter: repack.packed.get('pk-a')!.entry.counter + 5, force: true }), (error: any) => error.code === 'SNAPSHOT_MISSING');
 });
+
+test('WAL instances: each snapshot is copied as its instance migrates (no pack), and a rollback with force restores them', async (t) => {
+  const { dir, add } = migrations(t);
+  const first = await startServer(t, { migrationsDir: dir, journalMode: 'wal' });
+  const ids = ['wal-a', 'wal-b', 'wal-c'];
+  await createFleet(first, ids, (_id, i) => `{id: 1, n: ${i}, s: "before"}`);
+  await first.close();
+  add('0002_note.sql', "ALTER TABLE items ADD COLUMN note TEXT NOT NULL DEFAULT 'v2';\nUPDATE items SET s = 'after';\n");
+  const server = await startServer(t, { migrationsDir: dir, dataDir: first.dataDir, journalMode: 'wal' });
+  const id = (await server.gql(`mutation { start_rollout(target_version: 2) { id } }`)).data!['start_rollout'].id as string;
+  const forward = await waitWhileRunning(server, id);
+  assert.equal(forward.state, 'COMPLETED', JSON.stringify(forward));
+  const snapshots = path.join(server.dataDir, 'snapshots', `rollout-${id}`);
+  assert.deepEqual(fs.readdirSync(snapshots).sort(), ids.map((instanceId) => `${instanceId}.db`));
+  for (const name of fs.readdirSync(snapshots)) assert.ok(fs.statSync(path.join(snapshots, name)).size > 0, `${name} holds the file as it was`);
+  // In WAL mode writes since the migration cannot be told apart: a rollback needs force.
+  const rollback = await server.gql(`mutation { rollback_rollout(id: "${id}", force: true) { id } }`);
+  assert.equal((await waitWhileRunning(server, rollback.data!['rollback_rollout'].id)).state, 'COMPLETED');
+  const after = await server.gql(`{ ${ids.map((instanceId, i) => `i${i}: instance(id: "${instanceId}") { schema_version items { s } }`).join(' ')} }`);
+  assert.deepEqual(Object.values(after.data!), ids.map(() => ({ schema_version: 1, items: [{ s: 'before' }] })));
+});
