@@ -413,8 +413,13 @@ export class InstanceService {
     return fs.statSync(legacy, { throwIfNoEntry: false })?.size ? { snapshot: legacy } : undefined;
   }
 
-  removeSnapshots(rolloutId: number): void {
+  /** Drops what is kept in memory of a rollout's packs (a finished rollout's); a rollback reads them from disk again. */
+  forgetPacks(rolloutId: number): void {
     this.#packs.delete(rolloutId);
+  }
+
+  removeSnapshots(rolloutId: number): void {
+    this.forgetPacks(rolloutId);
     fs.rmSync(this.#layout.snapshotsOfRollout(rolloutId), { recursive: true, force: true });
   }
 

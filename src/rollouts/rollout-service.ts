@@ -335,6 +335,8 @@ export class RolloutService {
           const counts = this.#catalog.rollouts.counts(id);
           this.#setState(id, counts.failed === 0 ? 'COMPLETED' : 'FAILED', counts.failed === 0 ? null : `${counts.failed} instance(s) failed`);
           this.#logger.info('rollout finished', { rollout_id: id, ...counts });
+          // Its pack index is read from disk again if it is rolled back (or retried).
+          this.#instances.forgetPacks(id);
           this.pruneSnapshots();
           return;
         }
