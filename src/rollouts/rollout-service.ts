@@ -59,6 +59,8 @@ export class RolloutService {
   readonly #head: number;
   readonly #logger: Logger;
   readonly #runners = new Map<number, Promise<void>>();
+  /** Per running rollout, the snapshots made ahead by instance (see #drive). */
+  readonly #prepared = new Map<number, Map<string, Promise<SnapshotsAhead>>>();
   readonly #events = new EventEmitter();
   #closed = false;
 
@@ -272,8 +274,12 @@ export class RolloutService {
         lastEmit = lastRecord;
       }
     };
-    /** Snapshots made ahead, by instance (see InstanceService.prepareSnapshots). */
-    const prepared = new Map<string, Promise<SnapshotsAhead>>();
+    /**
+     * Snapshots made ahead, by instance (see InstanceService.prepareSnapshots): kept across runs of
+     * the driver in this process (a pause and a resume), so an instance whose pack is still being
+     * written is not packed a second time (a rollback must find one image of it).
+     */
+    const prepared = this.#preparedFor(id);
     const prepare = (items: readonly RolloutItem[]) => {
       const ids = items.map((item) => item.instance_id).filter((instanceId) => !prepared.has(instanceId));
       if (ids.length === 0) return;
@@ -337,6 +343,7 @@ export class RolloutService {
           this.#logger.info('rollout finished', { rollout_id: id, ...counts });
           // Its pack index is read from disk again if it is rolled back (or retried).
           this.#instances.forgetPacks(id);
+          this.#prepared.delete(id);
           this.pruneSnapshots();
           return;
         }
@@ -365,6 +372,12 @@ export class RolloutService {
         sliceStart = performance.now();
       }
     }
+  }
+
+  #preparedFor(id: number): Map<string, Promise<SnapshotsAhead>> {
+    let prepared = this.#prepared.get(id);
+    if (prepared === undefined) this.#prepared.set(id, (prepared = new Map()));
+    return prepared;
   }
 
   #migrateOne(id: number, target: number, instanceId: string, snapshot: boolean, prepared: Promise<SnapshotsAhead> | undefined): Promise<RolloutResult> {
