@@ -117,38 +117,33 @@ function translateWriteError(error: unknown): never {
 const isIntegerOverflow = (error: unknown): boolean => error instanceof StorageError && /integer overflow/i.test(error.message);
 
 /**
- * The one row of an aggregate select (no GROUP BY) in its layout's shape. INTEGER sums are read as
- * plain sums; if one overflows 64 bits (SQLite fails the statement) or is not an integer, the row
- * is read again with exact halves (see AggregateLayout.exactTerms).
+ * The rows of an aggregate select in its layout's shape, read by `read`. INTEGER sums are read as
+ * plain sums; if one overflows 64 bits (SQLite fails the statement) or is not an integer, the rows
+ * are read again with exact halves (see AggregateLayout.exactTerms).
  */
-export function readAggregateRow(db: SqliteDatabase, query: AggregateQuery): unknown[] {
-  const { exact, layout } = query;
-  if (exact !== undefined) {
-    try {
-      const row = db.row(query.sql, query.params);
-      if (row === undefined || !needsExactRow(layout, row)) return row ?? [];
-    } catch (error) {
-      if (!isIntegerOverflow(error)) throw error;
-    }
-    const row = db.row(exact.sql, exact.params);
-    return row === undefined ? [] : exactRow(layout, row);
+function readExactly(query: AggregateQuery, read: (text: SqlText) => unknown[][]): unknown[][] {
+  const { exact, layout, offset } = query;
+  if (exact === undefined) return read(query);
+  try {
+    const rows = read(query);
+    if (!rows.some((row) => needsExactRow(layout, row, offset))) return rows;
+  } catch (error) {
+    if (!isIntegerOverflow(error)) throw error;
   }
-  return db.row(query.sql, query.params) ?? [];
+  return read(exact).map((row) => exactRow(layout, row, offset));
 }
 
-/** The rows of a grouped aggregate select in its layout's shape (see readAggregateRow). */
+/** The one row of an aggregate select (no GROUP BY), read with one driver call (see readExactly). */
+export function readAggregateRow(db: SqliteDatabase, query: AggregateQuery): unknown[] {
+  return readExactly(query, ({ sql, params }) => {
+    const row = db.row(sql, params);
+    return row === undefined ? [] : [row];
+  })[0] ?? [];
+}
+
+/** The rows of a grouped aggregate select (see readExactly). */
 export function readAggregateRows(db: SqliteDatabase, query: AggregateQuery): unknown[][] {
-  const { exact, layout, offset } = query;
-  if (exact !== undefined) {
-    try {
-      const rows = db.rows(query.sql, query.params);
-      if (!rows.some((row) => needsExactRow(layout, row, offset))) return rows;
-    } catch (error) {
-      if (!isIntegerOverflow(error)) throw error;
-    }
-    return db.rows(exact.sql, exact.params).map((row) => exactRow(layout, row, offset));
-  }
-  return db.rows(query.sql, query.params);
+  return readExactly(query, ({ sql, params }) => db.rows(sql, params));
 }
 
 export class DataService {
