@@ -1,4 +1,6 @@
-import { GraphQLError } from 'graphql';
+// The one module, not the package's index: the migration threads load this file, and all of graphql
+// would add about 100 ms to each thread's start.
+import { GraphQLError } from 'graphql/error/GraphQLError.js';
 
 /**
  * Every error a client can act on is a `FleetqlError` with a stable SCREAMING_SNAKE `code`.

@@ -228,9 +228,9 @@ export class RolloutStore {
     return this.get(id)!;
   }
 
-  /** The lowest wave that still has pending instances, and up to `limit` of them. */
-  nextPending(id: number, limit: number): { wave: number; items: RolloutItem[] } | undefined {
-    const first = this.#db.get<{ wave: bigint }>(`SELECT min(wave) AS wave FROM rollout_instances WHERE rollout_id = ? AND state = 'pending'`, [id]);
+  /** The lowest wave (above `afterWave`, if given) that still has pending instances, and up to `limit` of them. */
+  nextPending(id: number, limit: number, afterWave = -1): { wave: number; items: RolloutItem[] } | undefined {
+    const first = this.#db.get<{ wave: bigint }>(`SELECT min(wave) AS wave FROM rollout_instances WHERE rollout_id = ? AND state = 'pending' AND wave > ?`, [id, afterWave]);
     if (first?.wave === null || first?.wave === undefined) return undefined;
     const wave = Number(first.wave);
     const items = this.#db

@@ -286,25 +286,37 @@ export class RolloutService {
       const made = this.#instances.prepareSnapshots(id, ids);
       for (const instanceId of ids) prepared.set(instanceId, made);
     };
+    /** The current wave has no instance left that is not queued or taken: the next wave's first batch is prepared. */
+    let waveQueued = false;
     /** The next instance of the current wave not yet taken; undefined once the wave has none left. */
-    const nextItem = (window: number, snapshots: boolean): RolloutItem | undefined => {
-      const ahead = snapshots && kind === 'forward';
+    const nextItem = (window: number, strategy: RolloutStrategy): RolloutItem | undefined => {
+      const ahead = strategy.snapshots && kind === 'forward';
       if (queue.length === 0) {
         const next = this.#catalog.rollouts.nextPending(id, taken.size + Math.max(window, batchAhead));
         if (next === undefined || (wave !== undefined && next.wave !== wave)) return undefined;
         queue = next.items.filter((item) => !taken.has(item.instance_id));
         if (queue.length === 0) return undefined;
         wave = next.wave;
+        waveQueued = false;
         if (ahead) prepare(queue);
-      } else if (ahead && queue.length === window) {
-        // The next batch's snapshots are made while this one migrates: a batch waiting for its
-        // pack would leave every migration thread idle meanwhile.
+      }
+      if (ahead && !waveQueued && queue.length <= Math.max(window, batchAhead / 2)) {
+        // Snapshots are made a batch ahead of the migrations: a batch waiting for its pack would
+        // leave every migration thread idle meanwhile. Past the end of a wave too, or each wave
+        // would begin by waiting for its first pack (a wave still runs only once the one before is
+        // done and recorded; a pack is used only if its instance has not changed since).
         const queued = new Set(queue.map((item) => item.instance_id));
         const next = this.#catalog.rollouts.nextPending(id, taken.size + queue.length + batchAhead);
-        if (next !== undefined && next.wave === wave) {
-          const more = next.items.filter((item) => !taken.has(item.instance_id) && !queued.has(item.instance_id));
+        const more = next !== undefined && next.wave === wave ? next.items.filter((item) => !taken.has(item.instance_id) && !queued.has(item.instance_id)) : [];
+        if (more.length > 0) {
           queue.push(...more);
           prepare(more);
+        } else {
+          waveQueued = true;
+          // Not past a wave the rollout will pause after: that pack could wait for days.
+          const pausing = wave === 0 && strategy.pause_after_canary && strategy.canary > 0;
+          const following = pausing ? undefined : this.#catalog.rollouts.nextPending(id, batchAhead, wave);
+          if (following !== undefined) prepare(following.items);
         }
       }
       return queue.shift();
@@ -316,7 +328,7 @@ export class RolloutService {
       const stopping = record.state !== 'RUNNING' || this.#closed;
       if (stopping) queue = [];
       else {
-        for (let item; running.size < strategy.concurrency && (item = nextItem(strategy.concurrency, strategy.snapshots)) !== undefined; ) {
+        for (let item; running.size < strategy.concurrency && (item = nextItem(strategy.concurrency, strategy)) !== undefined; ) {
           const made = prepared.get(item.instance_id);
           prepared.delete(item.instance_id);
           const step = kind === 'rollback' ? this.#rollBackOne(record, item) : this.#migrateOne(id, record.target_version, item.instance_id, strategy.snapshots, made);

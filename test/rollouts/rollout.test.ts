@@ -314,6 +314,34 @@ test('snapshots made ahead: one pack per batch in the rollout\'s directory; a sn
   assert.deepEqual(after.data, { a: { schema_version: 1, items: [{ s: 'before' }] }, b: { schema_version: 1, items: [{ s: 'before' }] }, c: { schema_version: 2, items: [{ s: 'before', note: 'v2' }] } });
 });
 
+test('snapshots are packed a batch ahead, past the end of a wave too (the canary runs while the next wave is packed), but not past a canary the rollout pauses after', async (t) => {
+  const { dir, add } = migrations(t);
+  const first = await startServer(t, { migrationsDir: dir });
+  const ids = ['la-a', 'la-b', 'la-c', 'la-d', 'la-e', 'la-f'];
+  // la-a, the canary, holds a duplicate that the coming unique index rejects.
+  await createFleet(first, ids, (id) => `{id: 1, n: 1, s: "x"}, {id: 2, n: 2, s: "${id === 'la-a' ? 'x' : 'y'}"}`);
+  await first.close();
+  add('0002_unique_s.sql', 'CREATE UNIQUE INDEX items_unique_s ON items (s);\n');
+  const server = await startServer(t, { migrationsDir: dir, dataDir: first.dataDir });
+  const packed = (rolloutId: string) => {
+    const snapshots = path.join(server.dataDir, 'snapshots', `rollout-${rolloutId}`);
+    return fs.readdirSync(snapshots).flatMap((name) => (name.endsWith('.pack') ? [...readPackIndex(path.join(snapshots, name))!.keys()] : [])).sort();
+  };
+  const paused = await server.gql(`mutation { start_rollout(target_version: 2, strategy: {canary: 1, pause_after_canary: true}) { id } }`);
+  const pausedId = paused.data!['start_rollout'].id as string;
+  const afterCanary = await waitWhileRunning(server, pausedId);
+  assert.equal(afterCanary.state, 'PAUSED');
+  assert.equal(afterCanary.counts.failed, 1);
+  await server.fleetql.rollouts().abort(Number(pausedId));
+  const failing = await server.gql(`mutation { start_rollout(target_version: 2, strategy: {canary: 1, max_failures: 0}) { id } }`);
+  const failingId = failing.data!['start_rollout'].id as string;
+  const afterFailure = await waitWhileRunning(server, failingId);
+  assert.deepEqual([afterFailure.state, afterFailure.counts.failed, afterFailure.counts.done], ['PAUSED', 1, 0]);
+  await server.close(); // the migration threads finish the packs already asked for
+  assert.deepEqual(packed(pausedId), ['la-a'], 'nothing past a canary the rollout pauses after');
+  assert.deepEqual(packed(failingId), ids, 'the next wave was packed while the canary ran');
+});
+
 test('a packed snapshot is used only if the file still holds it when its migration begins; else the file is copied then', async (t) => {
   const { dir, add } = migrations(t);
   const server = await startServer(t, { migrationsDir: dir });
