@@ -107,7 +107,10 @@ function sameAnswer(what: string, answers: unknown[]): void {
 // 1. single-instance reads over HTTP
 
 async function singleReads(fleet: Fleet, fq: ServerProcess, base: ServerProcess): Promise<void> {
-  log(`1. single-instance reads, ${fleet.size} instances: ${settings.rounds} rounds × ${settings.seconds} s, ${settings.connections} connections`);
+  // Five rounds at least: a median of three moved by a tenth between runs (a round at the wrong
+  // moment on a shared machine), with the target a tenth from 1.
+  const rounds = quick ? settings.rounds : Math.max(settings.rounds, 5);
+  log(`1. single-instance reads, ${fleet.size} instances: ${rounds} rounds × ${settings.seconds} s, ${settings.connections} connections`);
   // Every handle warm first (one fleet query opens them all; the cache holds the whole fleet), as the
   // shared database's pages are: this compares the steady state, not the first touch of a tenant.
   await gql(fq.url, fleetAggregate());
@@ -128,7 +131,7 @@ async function singleReads(fleet: Fleet, fq: ServerProcess, base: ServerProcess)
     cpu[side].push((server.cpuMicros() - before) / result.requests);
     results[side].push(result);
   };
-  for (let round = 0; round < settings.rounds; round++) {
+  for (let round = 0; round < rounds; round++) {
     await alternating(round, [() => measured('fleetql', fq), () => measured('shared', base)]);
   }
   const m = (side: LoadResult[], key: keyof LoadResult) => median(side.map((r) => r[key]));
@@ -144,7 +147,7 @@ async function singleReads(fleet: Fleet, fq: ServerProcess, base: ServerProcess)
 // 2 + 3. fleet aggregate, top-20, pruned aggregate: cold and warm, vs raw loop and shared database
 
 async function fleetQueries(fleet: Fleet, servers: { fq: ServerProcess; base: ServerProcess }): Promise<void> {
-  const warmRepeats = 3;
+  const warmRepeats = 5;
   log(`2/3. fleet queries, ${fleet.size} instances: ${settings.rounds} rounds (cold = fresh server, no handle open; warm = median of ${warmRepeats} repeats after one untimed pass, on each side)`);
   const t = {
     aggCold: [] as number[], aggWarm: [] as number[], topCold: [] as number[], topWarm: [] as number[], pruneCold: [] as number[], pruneWarm: [] as number[],
@@ -512,7 +515,7 @@ async function main(): Promise<void> {
     `## fleetql vs one shared database vs the raw driver (${startedAt.toISOString().slice(0, 10)})`,
     '',
     `\`${command}\` — ${machine()}. Load average ${loadBefore.toFixed(2)} at the start, ${os.loadavg()[0]!.toFixed(2)} at the end; ${seconds.toFixed(0)} s in all; started ${startedAt.toISOString()}.`,
-    `Medians of ${settings.rounds} rounds, sides alternating; ratios are medians of per-round ratios. Servers are child processes (fleetql through \`fleetql serve\`, the baseline through bench/baseline-server.ts), autocannon runs in the bench process; ${settings.connections} connections for throughput, 4 connections at a fixed 100 req/s for item 4.`,
+    `Medians of ${settings.rounds} rounds (item 1: ${quick ? settings.rounds : Math.max(settings.rounds, 5)}), sides alternating (item 5: each side between two raw runs, its ratio to their mean); ratios are medians of per-round ratios. Servers are child processes (fleetql through \`fleetql serve\`, the baseline through bench/baseline-server.ts), autocannon runs in the bench process; ${settings.connections} connections for throughput, 4 connections at a fixed 100 req/s for item 4.`,
     '',
     table(),
   ].join('\n');

@@ -99,7 +99,7 @@ export async function fanOut<T>(
         wentAsync = false;
         const result = task(instanceId, index);
         wentAsync = isPromise(result);
-        const value = isPromise(result) ? await result : result;
+        const value = wentAsync ? await result : (result as T);
         now = performance.now();
         const elapsed = now - started;
         if (elapsed > options.instanceTimeoutMs) {
