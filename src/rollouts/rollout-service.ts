@@ -289,7 +289,8 @@ export class RolloutService {
     /** The current wave has no instance left that is not queued or taken: the next wave's first batch is prepared. */
     let waveQueued = false;
     /** The next instance of the current wave not yet taken; undefined once the wave has none left. */
-    const nextItem = (window: number, strategy: RolloutStrategy): RolloutItem | undefined => {
+    const nextItem = (strategy: RolloutStrategy): RolloutItem | undefined => {
+      const window = strategy.concurrency;
       const ahead = strategy.snapshots && kind === 'forward';
       if (queue.length === 0) {
         const next = this.#catalog.rollouts.nextPending(id, taken.size + Math.max(window, batchAhead));
@@ -328,7 +329,7 @@ export class RolloutService {
       const stopping = record.state !== 'RUNNING' || this.#closed;
       if (stopping) queue = [];
       else {
-        for (let item; running.size < strategy.concurrency && (item = nextItem(strategy.concurrency, strategy)) !== undefined; ) {
+        for (let item; running.size < strategy.concurrency && (item = nextItem(strategy)) !== undefined; ) {
           const made = prepared.get(item.instance_id);
           prepared.delete(item.instance_id);
           const step = kind === 'rollback' ? this.#rollBackOne(record, item) : this.#migrateOne(id, record.target_version, item.instance_id, strategy.snapshots, made);

@@ -15,8 +15,13 @@ export function fsyncPath(target: string): void {
   }
 }
 
+/** Where a file is written before `placeDurably` makes it `target`: a crash never leaves `target` half written. */
+export function temporaryOf(target: string): string {
+  return `${target}.${process.pid}.partial`;
+}
+
 /** Makes `temporary` (fully written) the file at `target`: sync, rename, sync the directory. */
-function placeDurably(temporary: string, target: string): void {
+export function placeDurably(temporary: string, target: string): void {
   fsyncPath(temporary);
   fs.renameSync(temporary, target);
   fsyncPath(path.dirname(target));
@@ -25,7 +30,7 @@ function placeDurably(temporary: string, target: string): void {
 /** Writes `data` to `target` through a temporary name, so `target` is never half written. */
 export function writeFileDurably(target: string, data: Uint8Array): void {
   fs.mkdirSync(path.dirname(target), { recursive: true });
-  const temporary = `${target}.${process.pid}.partial`;
+  const temporary = temporaryOf(target);
   fs.writeFileSync(temporary, data);
   placeDurably(temporary, target);
 }
@@ -33,7 +38,7 @@ export function writeFileDurably(target: string, data: Uint8Array): void {
 /** Copies `source` to `target` (a reflink where the file system can) through a temporary name. */
 export function copyFileDurably(source: string, target: string): void {
   fs.mkdirSync(path.dirname(target), { recursive: true });
-  const temporary = `${target}.${process.pid}.partial`;
+  const temporary = temporaryOf(target);
   fs.copyFileSync(source, temporary, fs.constants.COPYFILE_FICLONE);
   placeDurably(temporary, target);
 }

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { fsyncPath } from './files.js';
+import { placeDurably, temporaryOf } from './files.js';
 
 /** Where one file's image sits in a snapshot pack, and the SQLite change counter its header had. */
 export interface PackEntry {
@@ -57,7 +57,7 @@ export class PackWriter {
 
   constructor(target: string) {
     this.#target = target;
-    this.#temporary = `${target}.${process.pid}.partial`;
+    this.#temporary = temporaryOf(target);
     this.#fd = fs.openSync(this.#temporary, 'w');
   }
 
@@ -96,14 +96,12 @@ export class PackWriter {
       magic.copy(trailer, 4);
       const tail = Buffer.concat([index, trailer]);
       fs.writeSync(this.#fd, tail, 0, tail.length, this.#offset);
-      fs.fsyncSync(this.#fd);
       fs.closeSync(this.#fd);
     } catch (error) {
       this.abort();
       throw error;
     }
-    fs.renameSync(this.#temporary, this.#target);
-    fsyncPath(path.dirname(this.#target));
+    placeDurably(this.#temporary, this.#target);
     return entriesOf(this.#index);
   }
 
@@ -166,24 +164,22 @@ export function sameAsPackEntry(file: string, pack: string, entry: PackEntry): b
 
 /** Writes the image of `entry` in `pack` at `target` through a temporary name: synced, renamed, directory synced. */
 export function restorePackEntryDurably(pack: string, entry: PackEntry, target: string): void {
-  const temporary = `${target}.${process.pid}.partial`;
+  const temporary = temporaryOf(target);
   try {
     const packFd = fs.openSync(pack, 'r');
     try {
       const out = fs.openSync(temporary, 'w');
       try {
         if (copyRange(packFd, entry.offset, out, 0, entry.length) !== entry.length) throw new Error(`snapshot pack ${path.basename(pack)} is shorter than its index says`);
-        fs.fsyncSync(out);
       } finally {
         fs.closeSync(out);
       }
     } finally {
       fs.closeSync(packFd);
     }
+    placeDurably(temporary, target);
   } catch (error) {
     fs.rmSync(temporary, { force: true });
     throw error;
   }
-  fs.renameSync(temporary, target);
-  fsyncPath(path.dirname(target));
 }

@@ -31,6 +31,23 @@ async function fleetAtVersion1(t: Parameters<typeof tempDir>[0], prefix: string,
   return { migrationsDir, args, ids };
 }
 
+/** Rewrites every item, so a rollback is seen to restore the snapshot. */
+const rewriteMigration = "ALTER TABLE items ADD COLUMN note TEXT;\nUPDATE items SET s = 'rewritten', note = 'v2';\n";
+
+/**
+ * A fleet at version 1 (items `s: "original"`), migration 2 rewriting them, and a rollout to 2 in a
+ * server that kills itself (SIGKILL) at crash point `crashAt`: what is on disk then.
+ */
+async function rolloutKilledAt(t: Parameters<typeof tempDir>[0], prefix: string, count: number, crashAt: string) {
+  const { migrationsDir, args, ids } = await fleetAtVersion1(t, prefix, count, (i) => `{id: 1, n: ${i}, s: "original"}`);
+  const dataDir = args[args.indexOf('--data') + 1]!;
+  fs.writeFileSync(path.join(migrationsDir, '0002_rewrite.sql'), rewriteMigration);
+  const crashing = await spawnServer(t, { args, env: { FLEETQL_CRASH_AT: crashAt, FLEETQL_MIGRATION_THREADS: '2' } });
+  const id = (await crashing.gql(`mutation { start_rollout(target_version: 2, strategy: {canary: 0, batch_size: 1000, concurrency: 8}) { id } }`)).data!['start_rollout'].id as string;
+  assert.equal((await crashing.exited).signal, 'SIGKILL');
+  return { args, ids, dataDir, id };
+}
+
 test('kill -9 in the middle of a rollout over 400 instances: a restart resumes it, completes it, counts are right, no instance is half-migrated', async (t) => {
   const { migrationsDir, args, ids } = await fleetAtVersion1(t, 'crash', 400, (i) => `{id: 1, n: ${i}}`);
 
@@ -86,7 +103,7 @@ test('kill -9 in the middle of a rollout over 400 instances: a restart resumes i
 
 test('kill -9 in the middle of a rollback: a restart resumes it and every instance is back at its snapshot', async (t) => {
   const { migrationsDir, args, ids } = await fleetAtVersion1(t, 'undo', 300, (i) => `{id: 1, n: ${i}, s: "original"}`);
-  fs.writeFileSync(path.join(migrationsDir, '0002_rewrite.sql'), "ALTER TABLE items ADD COLUMN note TEXT;\nUPDATE items SET s = 'rewritten', note = 'v2';\n");
+  fs.writeFileSync(path.join(migrationsDir, '0002_rewrite.sql'), rewriteMigration);
   const second = await spawnServer(t, { args });
   const forward = (await second.gql(`mutation { start_rollout(target_version: 2, strategy: {batch_size: 100, concurrency: 4}) { id } }`)).data!['start_rollout'].id as string;
   for (let poll = 0; poll < 2000; poll++) {
@@ -141,14 +158,8 @@ async function settle(server: SpawnedServer, id: string): Promise<any> {
 }
 
 test('kill -9 after instances migrated but before the rollout recorded them: the restart recognises them from their files, and a rollback restores them from their snapshots', async (t) => {
-  const { migrationsDir, args, ids } = await fleetAtVersion1(t, 'unrecorded', 120, (i) => `{id: 1, n: ${i}, s: "original"}`);
-  const dataDir = args[args.indexOf('--data') + 1]!;
-  fs.writeFileSync(path.join(migrationsDir, '0002_rewrite.sql'), "ALTER TABLE items ADD COLUMN note TEXT;\nUPDATE items SET s = 'rewritten', note = 'v2';\n");
-
   // The process kills itself the first time the rollout is about to record settled instances.
-  const crashing = await spawnServer(t, { args, env: { FLEETQL_CRASH_AT: 'rollout:recording', FLEETQL_MIGRATION_THREADS: '2' } });
-  const id = (await crashing.gql(`mutation { start_rollout(target_version: 2, strategy: {canary: 0, batch_size: 1000, concurrency: 8}) { id } }`)).data!['start_rollout'].id as string;
-  assert.equal((await crashing.exited).signal, 'SIGKILL');
+  const { args, ids, dataDir, id } = await rolloutKilledAt(t, 'unrecorded', 120, 'rollout:recording');
 
   // On disk now: some files at version 2, and a catalog that has recorded none of them.
   // Opened as the restart would open them (a killed migration's hot journal is rolled back).
@@ -192,12 +203,7 @@ test('kill -9 after instances migrated but before the rollout recorded them: the
 });
 
 test('kill -9 while a snapshot pack is being written: nothing relied on it, the restart packs again, completes, and a rollback restores every instance', async (t) => {
-  const { migrationsDir, args, ids } = await fleetAtVersion1(t, 'packing', 40, (i) => `{id: 1, n: ${i}, s: "original"}`);
-  const dataDir = args[args.indexOf('--data') + 1]!;
-  fs.writeFileSync(path.join(migrationsDir, '0002_rewrite.sql'), "ALTER TABLE items ADD COLUMN note TEXT;\nUPDATE items SET s = 'rewritten', note = 'v2';\n");
-  const crashing = await spawnServer(t, { args, env: { FLEETQL_CRASH_AT: 'rollout:packing', FLEETQL_MIGRATION_THREADS: '2' } });
-  const id = (await crashing.gql(`mutation { start_rollout(target_version: 2, strategy: {canary: 0, batch_size: 1000, concurrency: 8}) { id } }`)).data!['start_rollout'].id as string;
-  assert.equal((await crashing.exited).signal, 'SIGKILL');
+  const { args, ids, dataDir, id } = await rolloutKilledAt(t, 'packing', 40, 'rollout:packing');
   const snapshots = path.join(dataDir, 'snapshots', `rollout-${id}`);
   const left = fs.readdirSync(snapshots);
   assert.ok(left.length > 0 && left.every((name) => name.endsWith('.partial')), `only a partial pack is left: ${left.join(', ')}`);
