@@ -339,6 +339,7 @@ async function rollout(fleet: Fleet): Promise<void> {
         ratios[name].push(rate / ((before + after) / 2));
         before = after;
       }
+      log(`  round ${round + 1}: raw ${rawRates.slice(-4).map(f1).join(', ')}; ${order.map((name) => `${name} ${f1(rates[name].at(-1)!)} (${ratios[name].at(-1)!.toFixed(2)}×)`).join(', ')}`);
     }
   } finally {
     fs.rmSync(migrationsDir, { recursive: true, force: true });

@@ -22,8 +22,8 @@ export interface RolloutStrategy {
   /** Pause once the canary wave is done, for a human to look. */
   readonly pause_after_canary: boolean;
   /**
-   * Keep a durable copy of each instance before migrating it, so the rollout can be rolled back.
-   * Without, no copy of each file is kept (nor a snapshot pack synced per batch), and a rollback is refused.
+   * Keep each instance's file as it was before migrating it, so the rollout can be rolled back.
+   * Without, each file is migrated where it is, nothing is kept, and a rollback is refused.
    */
   readonly snapshots: boolean;
 }

@@ -20,9 +20,10 @@ export type RetireCrashPoint = 'retire:journaled' | 'retire:archived' | 'retire:
 
 /**
  * A rollout about to record settled instances (their files are migrated, the catalog does not say
- * so yet); a batch's snapshot pack written but not yet synced and in place.
+ * so yet); an instance's migrated copy made and its snapshot link in place, the copy not yet
+ * renamed over the live file.
  */
-export type RolloutCrashPoint = 'rollout:recording' | 'rollout:packing';
+export type RolloutCrashPoint = 'rollout:recording' | 'rollout:swapping';
 
 export function crashPoint(name: CrashPoint | RetireCrashPoint | RolloutCrashPoint): void {
   if (armed.has(name)) process.kill(process.pid, 'SIGKILL');

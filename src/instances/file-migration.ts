@@ -4,17 +4,19 @@ import { FleetqlError, isFleetqlError } from '../errors.js';
 import { crashPoint } from './crash-points.js';
 import { currentVersion, migrateTo, VersionMismatch, type MigrationSet } from '../migrations/index.js';
 import {
+  cannotLink,
   copyFileDurably,
   copyOverDurably,
   createFilesDurably,
-  PackWriter,
+  fsyncPath,
+  linkDurably,
+  linkFilesDurably,
+  placeDurably,
   removeFileAndSidecars,
-  restorePackEntryDurably,
-  sameAsPackEntry,
+  sameFile,
   SqliteDatabase,
   StorageError,
   type JournalMode,
-  type PackEntry,
 } from '../storage/index.js';
 
 /**
@@ -26,18 +28,16 @@ export interface MigrateFileJob {
   target: number;
   /**
    * The version the catalog has for the instance: checked inside the migration's transaction
-   * rather than read first (see `migrateFile`); the file's own version wins when they differ.
+   * rather than read first (see `moveToTarget`); the file's own version wins when they differ.
    */
   expected?: number | undefined;
-  /** Where to keep a copy of the file before migrating it (for a rollback). */
+  /** Where to keep the file as it was before migrating it (for a rollback). */
   snapshot?: string | undefined;
-  /** The snapshot file was created ahead and its directory synced (PrepareSnapshotsJob): one fsync less. */
-  snapshotPrepared?: boolean | undefined;
   /**
-   * The instance's image in a snapshot pack made ahead (PackSnapshotsJob). If the file still holds
-   * exactly those bytes when its migration begins, that image is its snapshot and nothing is copied.
+   * The snapshot's directory entry was made ahead and synced (PrepareSnapshotsJob): with the
+   * rollback journal, a link to the file; under WAL, an empty file to copy over.
    */
-  packed?: PackedSnapshot | undefined;
+  snapshotPrepared?: boolean | undefined;
   journalMode: JournalMode;
   busyTimeoutMs: number;
 }
@@ -52,125 +52,177 @@ export interface MigrateFileResult {
 export interface RestoreFileJob {
   snapshot: string;
   file: string;
-  /** The image's place when `snapshot` is a pack. */
-  entry?: PackEntry | undefined;
-}
-
-/** An instance's image in a snapshot pack. */
-export interface PackedSnapshot {
-  pack: string;
-  entry: PackEntry;
 }
 
 /**
- * Snapshots of a batch of a rollout's instances made ahead, in one pack (one fsync for the batch).
- * Read without a lock while the instances serve: an image caught in the middle of a write is never
- * used, because a migration uses an image only if its file holds exactly those bytes when the
- * migration's transaction begins (a committed state, nothing writing), else it copies the file then.
+ * The snapshot entries of a batch of a rollout's instances, made ahead with one directory fsync:
+ * with `sources`, a hard link to each instance's file (rollback journal, see `migrateBySwap`);
+ * without, an empty file to copy over as each migrates (WAL).
  */
-export interface PackSnapshotsJob {
-  /** The pack's path, in the rollout's snapshot directory. */
-  pack: string;
-  instances: Array<{ id: string; file: string }>;
-}
-
-/** Empty snapshot files made ahead for a batch of a rollout's instances, their directory synced once. */
 export interface PrepareSnapshotsJob {
   dir: string;
   names: string[];
+  sources?: string[] | undefined;
 }
 
 export function prepareSnapshots(job: PrepareSnapshotsJob): void {
-  createFilesDurably(job.dir, job.names);
+  const sources = job.sources;
+  if (sources === undefined) createFilesDurably(job.dir, job.names);
+  else linkFilesDurably(job.dir, job.names.map((name, i) => ({ name, source: sources[i]! })));
 }
 
-/** Writes the pack of PackSnapshotsJob; an instance whose file cannot be read is left out (it is copied when it migrates). */
-export function packSnapshots(job: PackSnapshotsJob): Map<string, PackEntry> {
-  createFilesDurably(path.dirname(job.pack), []);
-  const writer = new PackWriter(job.pack);
-  try {
-    for (const { id, file } of job.instances) writer.addFile(id, file);
-    crashPoint('rollout:packing');
-  } catch (error) {
-    writer.abort();
-    throw error;
-  }
-  return writer.finish();
+/** Where a file is migrated before it replaces the live one (see `migrateBySwap`). */
+export function migratingFileOf(file: string): string {
+  return `${file}.migrating`;
 }
 
 /**
+ * Without a snapshot, a rollback-journal file up to this size is migrated as a copy that replaces
+ * it too: copying and syncing it costs less than the journal's fsyncs of a migration in place
+ * (bench item 5: 0.65× the raw loop in place, 0.8× swapped). A larger file is migrated in place,
+ * where only the pages that change are written.
+ */
+const swapWithoutSnapshotUpTo = 1 << 20;
+
+/**
  * Moves the file to `target` in one transaction. The version is the file's own: a file already
- * there (a rollout resumed after a crash) is left alone.
- *
- * Usually the file is at the version the catalog says (`expected`), and that is checked inside the
- * transaction by a statement-free exec: then no statement is ever prepared on the connection, so
- * closing it gives the file's descriptor back at once (a prepared statement keeps it open until
- * collected, and a migration thread rarely collects: see migration-worker.ts). Only when the
- * check fails (a crash between a migration and its record) is the version read with a statement.
+ * there (a rollout resumed after a crash) is left alone. With the rollback journal, a copy is
+ * migrated and replaces the file (`migrateBySwap`) when a snapshot is kept or the file is small;
+ * otherwise the file is migrated where it is, a WAL file's snapshot copied first.
  */
 export function migrateFile(job: MigrateFileJob, migrations: MigrationSet): MigrateFileResult {
+  if (job.journalMode !== 'wal' && (job.snapshot !== undefined || (fs.statSync(job.file, { throwIfNoEntry: false })?.size ?? Infinity) <= swapWithoutSnapshotUpTo)) {
+    return migrateBySwap(job, job.snapshot, migrations);
+  }
   const db = SqliteDatabase.open(job.file, {
     journalMode: job.journalMode,
     busyTimeoutMs: job.busyTimeoutMs,
     synchronous: job.journalMode === 'wal' ? 'normal' : 'full',
   });
-  // Durable (data and directory entry) before the migration commits: once it commits, a crash before
-  // the catalog records it leaves an instance that resume records as done, and only this copy can
-  // roll it back. A file made ahead has its entry on disk already, so only its data is synced.
-  // Taken inside the transaction, before any change, so nothing writes the file meanwhile.
-  const snapshot =
-    job.snapshot === undefined
-      ? undefined
-      : () => {
-          if (job.packed !== undefined && sameAsPackEntryOrFalse(job.file, job.packed)) return;
-          if (job.journalMode === 'wal') db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
-          if (!(job.snapshotPrepared === true && copyOverDurably(job.file, job.snapshot!))) copyFileDurably(job.file, job.snapshot!);
-        };
-  const migrate = (from: number, checkFrom: boolean): MigrateFileResult => {
-    try {
-      // A WAL checkpoint cannot run inside a transaction ("database table is locked"): a WAL
-      // file's snapshot is taken just before it, its version already read. Nothing else writes
-      // the file meanwhile: its users are shut out while the job runs.
-      const beforeTransaction = snapshot !== undefined && job.journalMode === 'wal';
-      if (beforeTransaction) snapshot();
-      const to = migrateTo(db, migrations, job.target, { from, checkFrom, atomic: true, ...(snapshot === undefined || beforeTransaction ? {} : { beforeChanges: snapshot }) });
-      return { from, to, changeCounter: changeCounterOf(job.file, job.journalMode) };
-    } catch (error) {
-      if (job.snapshot !== undefined && !(error instanceof VersionMismatch)) removeFileAndSidecars(job.snapshot);
-      throw error;
-    }
-  };
+  const snapshot = job.snapshot;
   try {
-    // A WAL file's version is read first (its snapshot needs a checkpoint outside the transaction).
-    if (job.expected !== undefined && job.expected > 0 && job.expected < job.target && job.journalMode !== 'wal') {
-      try {
-        return migrate(job.expected, true);
-      } catch (error) {
-        if (!(error instanceof VersionMismatch)) throw error;
-      }
-    }
-    const from = currentVersion(db);
-    if (from >= job.target) return { from, to: from, changeCounter: changeCounterOf(job.file, job.journalMode) };
-    return migrate(from, false);
+    // Durable (data and directory entry) before the migration commits: once it commits, a crash
+    // before the catalog records it leaves an instance that resume records as done, and only this
+    // copy can roll it back. A WAL checkpoint cannot run inside a transaction, so this runs just
+    // before it; nothing else writes the file meanwhile (its users are shut out while the job runs).
+    const keepSnapshot =
+      snapshot === undefined
+        ? undefined
+        : () => {
+            db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+            if (!(job.snapshotPrepared === true && copyOverDurably(job.file, snapshot))) copyFileDurably(job.file, snapshot);
+          };
+    const moved = moveToTarget(db, job, migrations, keepSnapshot);
+    return { ...moved, changeCounter: changeCounterOf(job.file, job.journalMode) };
+  } catch (error) {
+    if (snapshot !== undefined) removeFileAndSidecars(snapshot);
+    throw error;
   } finally {
     db.close();
   }
 }
 
-/** A pack that cannot be read is as good as a stale image: the file is copied instead. */
-function sameAsPackEntryOrFalse(file: string, packed: PackedSnapshot): boolean {
+/**
+ * Moves the file open as `db` to `job.target` in one transaction, `beforeMigrating` run first once
+ * the version is known to be below it.
+ *
+ * Usually the file is at the version the catalog says (`expected`), and that is checked inside the
+ * transaction by a statement-free exec: then no statement is ever prepared on the connection, so
+ * closing it gives the file's descriptor back at once (a prepared statement keeps it open until
+ * collected, and a migration thread rarely collects: see migration-worker.ts). Only when the
+ * check fails (a crash between a migration and its record), or there is work to do first, is the
+ * version read with a statement.
+ */
+function moveToTarget(db: SqliteDatabase, job: MigrateFileJob, migrations: MigrationSet, beforeMigrating?: () => void): { from: number; to: number } {
+  const { expected, target } = job;
+  if (beforeMigrating === undefined && expected !== undefined && expected > 0 && expected < target) {
+    try {
+      return { from: expected, to: migrateTo(db, migrations, target, { from: expected, checkFrom: true, atomic: true }) };
+    } catch (error) {
+      if (!(error instanceof VersionMismatch)) throw error;
+    }
+  }
+  const from = currentVersion(db);
+  if (from >= target) return { from, to: from };
+  beforeMigrating?.();
+  return { from, to: migrateTo(db, migrations, target, { from, atomic: true }) };
+}
+
+/**
+ * Migrates a copy of a rollback-journal file and renames it over the file, whose old inode stays
+ * as the snapshot under a second name when one is kept: the snapshot costs no copy of its own, and
+ * the migration no journal fsyncs (the copy is scratch until it is placed, so it runs with the
+ * journal in memory and no syncs, then is synced once). Two flushes per instance where migrating
+ * in place and keeping a copy took four or more.
+ *
+ * Crash safety, step by step:
+ * - a hot journal a crash left beside the file is rolled back first, so the copy is a committed state;
+ * - the snapshot name is a link to the file made durable before the rename (made ahead, its
+ *   directory synced, or made here), so the old inode always has a name;
+ * - the copy is synced before the rename and the directory after it: the live path is the old file
+ *   or the whole migrated one;
+ * - a crash before the rename leaves the old file live, a link to it (not a snapshot: rollback
+ *   refuses it) and a `.migrating` scrap that the next attempt overwrites; after it, a migrated file
+ *   that resume recognises by its version, and the snapshot.
+ */
+function migrateBySwap(job: MigrateFileJob, snapshot: string | undefined, migrations: MigrationSet): MigrateFileResult {
+  // Only a journal or WAL file beside it can hold state the file lacks; opening the file as its
+  // users do rolls back (or checkpoints) it.
+  if (fs.existsSync(`${job.file}-journal`) || fs.existsSync(`${job.file}-wal`)) {
+    const live = SqliteDatabase.open(job.file, { journalMode: job.journalMode, busyTimeoutMs: job.busyTimeoutMs });
+    try {
+      live.exec('BEGIN IMMEDIATE; ROLLBACK');
+    } finally {
+      live.close();
+    }
+  }
+  const next = migratingFileOf(job.file);
+  fs.copyFileSync(job.file, next);
   try {
-    return sameAsPackEntry(file, packed.pack, packed.entry);
-  } catch {
-    return false;
+    const db = SqliteDatabase.open(next, { journalMode: 'memory', synchronous: 'off', busyTimeoutMs: job.busyTimeoutMs });
+    let moved: { from: number; to: number };
+    try {
+      moved = moveToTarget(db, job, migrations);
+    } finally {
+      db.close();
+    }
+    if (moved.to === moved.from) {
+      fs.rmSync(next);
+      return { ...moved, changeCounter: changeCounterOf(job.file, job.journalMode) };
+    }
+    const changeCounter = changeCounterOf(next, job.journalMode);
+    if (snapshot !== undefined) keepAsSnapshot(job.file, snapshot, job.snapshotPrepared === true);
+    crashPoint('rollout:swapping');
+    placeDurably(next, job.file);
+    return { ...moved, changeCounter };
+  } catch (error) {
+    fs.rmSync(next, { force: true });
+    throw error;
+  }
+}
+
+/**
+ * Makes `snapshot` a durable second name of `file`. A link made ahead is kept as it is; anything
+ * else there (a link to an earlier file of the instance, replaced since, or an empty file) is
+ * replaced. Where the file system cannot link, the file is copied.
+ */
+function keepAsSnapshot(file: string, snapshot: string, prepared: boolean): void {
+  if (sameFile(file, snapshot)) {
+    if (!prepared) fsyncPath(path.dirname(snapshot));
+    return;
+  }
+  try {
+    linkDurably(file, snapshot);
+  } catch (error) {
+    if (!cannotLink(error)) throw error;
+    copyFileDurably(file, snapshot);
   }
 }
 
 /** Puts a snapshot back over the live file: copied aside, synced, then one rename, so a crash leaves either file whole. */
 export function restoreFile(job: RestoreFileJob): void {
   for (const suffix of ['-journal', '-wal', '-shm']) fs.rmSync(job.file + suffix, { force: true });
-  if (job.entry !== undefined) restorePackEntryDurably(job.snapshot, job.entry, job.file);
-  else copyFileDurably(job.snapshot, job.file);
+  copyFileDurably(job.snapshot, job.file);
 }
 
 /**

@@ -5,9 +5,9 @@ import type { FleetqlConfig } from '../config/index.js';
 import type { Catalog, InstanceFilter, InstanceQuery, InstanceRecord, InstanceState, Labels, Operation } from '../catalog/index.js';
 import { FleetqlError, instanceNotFound, isFleetqlError } from '../errors.js';
 import { appliedMigrations, currentVersion, migrateTo, type AppliedMigration, type MigrationSet } from '../migrations/index.js';
-import { fsyncPath, readPackIndex, removeFileAndSidecars, SqliteDatabase, StorageError, type JournalMode, type PackEntry } from '../storage/index.js';
+import { fsyncPath, removeFileAndSidecars, sameFile, SqliteDatabase, StorageError, type JournalMode } from '../storage/index.js';
 import { crashPoint } from './crash-points.js';
-import { changeCounterOf, type PackedSnapshot } from './file-migration.js';
+import { changeCounterOf, migratingFileOf } from './file-migration.js';
 import { HandleCache, notCached, type HandleCacheStats } from './handle-cache.js';
 import { parseInstanceId, type InstanceId } from './instance-id.js';
 import { InstanceLayout } from './instance-layout.js';
@@ -45,10 +45,8 @@ export function instanceSettings(
 
 /** Snapshots made ahead for a batch (see InstanceService.prepareSnapshots). */
 export interface SnapshotsAhead {
-  /** WAL: the snapshot files exist and their directory entries are on disk. */
+  /** The snapshot entries exist and are on disk (links to the files, or empty files under WAL). */
   created: boolean;
-  /** Rollback journal: each instance's image in a pack, by instance id. */
-  packed: ReadonlyMap<string, PackedSnapshot>;
 }
 
 export interface RecoveryReport {
@@ -73,9 +71,6 @@ export class InstanceService {
   readonly #locks = new KeyedMutex();
   readonly #journalMode: JournalMode;
   readonly #busyTimeoutMs: number;
-  /** Per rollout, the images in its snapshot packs by instance (see prepareSnapshots). */
-  readonly #packs = new Map<number, Map<string, PackedSnapshot>>();
-  #packSequence = 0;
   #recordedUpTo = 0;
   readonly #lazy: boolean;
   readonly #onLazyMigrationFailure: (instanceId: string, error: unknown) => void;
@@ -273,7 +268,7 @@ export class InstanceService {
   }
 
   /** Moves an ACTIVE instance's file to `target` on a migration worker. Call under the instance's lock. */
-  #migrateFile(record: InstanceRecord, target: number, snapshot?: { file: string; prepared: boolean; packed: PackedSnapshot | undefined }): Promise<{ from: number; to: number; changeCounter: number | null }> {
+  #migrateFile(record: InstanceRecord, target: number, snapshot?: { file: string; prepared: boolean }): Promise<{ from: number; to: number; changeCounter: number | null }> {
     this.#assertActive(record);
     const id = record.id as InstanceId;
     return this.#exclusively(id, (file) =>
@@ -283,7 +278,6 @@ export class InstanceService {
         expected: record.schema_version,
         snapshot: snapshot?.file,
         snapshotPrepared: snapshot?.prepared,
-        packed: snapshot?.packed,
         journalMode: this.#journalMode,
         busyTimeoutMs: this.#busyTimeoutMs,
       }),
@@ -307,64 +301,30 @@ export class InstanceService {
     const snapshot =
       options.snapshotOf === undefined
         ? undefined
-        : { file: this.#layout.snapshotOf(options.snapshotOf, id), prepared: options.ahead?.created === true, packed: options.ahead?.packed.get(id) };
+        : { file: this.#layout.snapshotOf(options.snapshotOf, id), prepared: options.ahead?.created === true };
     return this.#locks.run(id, () => this.#migrateFile(this.get(id), target, snapshot));
   }
 
   /**
-   * Makes the snapshots of a batch of a rollout's instances ahead of their migrations, on a
-   * migration thread. Rollback-journal files go into one pack, one fsync for the whole batch (an
-   * fsync per instance cost a rollout about a fifth of its rate); an instance packed earlier in the
-   * rollout is not packed again, so each has at most one image in the rollout's packs. WAL files
-   * (whose state is not in the file alone) get empty snapshot files made ahead with one directory
-   * fsync, filled when they migrate. Never fails: what could not be made ahead is made as each
-   * instance migrates, the slower way.
+   * Makes the snapshot entries of a batch of a rollout's instances ahead of their migrations, on a
+   * migration thread, with one directory fsync for the batch (an fsync per instance cost a rollout
+   * about a fifth of its rate). With the rollback journal each is a hard link to the instance's
+   * file, which becomes its snapshot when the migrated copy replaces the file (see
+   * file-migration.ts); under WAL, an empty file the migration copies the file over. Never fails:
+   * what could not be made ahead is made as each instance migrates.
    */
   async prepareSnapshots(rolloutId: number, rawIds: readonly string[]): Promise<SnapshotsAhead> {
     const ids = rawIds.map((rawId) => parseInstanceId(rawId));
-    if (this.#journalMode === 'wal') {
-      try {
-        await this.#runner.prepareSnapshots({ dir: this.#layout.snapshotsOfRollout(rolloutId), names: ids.map((id) => this.#layout.snapshotNameOf(id)) });
-        return { created: true, packed: new Map() };
-      } catch {
-        return { created: false, packed: new Map() };
-      }
-    }
-    const packs = this.#packsOf(rolloutId);
-    const missing = ids.filter((id) => !packs.has(id));
-    if (missing.length > 0) {
-      const pack = path.join(this.#layout.snapshotsOfRollout(rolloutId), `pack-${Date.now().toString(36)}-${process.pid}-${++this.#packSequence}.pack`);
-      try {
-        const entries = await this.#runner.packSnapshots({ pack, instances: missing.map((id) => ({ id, file: this.#layout.fileOf(id) })) });
-        for (const [id, entry] of entries) packs.set(id, { pack, entry });
-      } catch {
-        // Made as each instance migrates instead.
-      }
-    }
-    return { created: false, packed: new Map(ids.flatMap((id) => (packs.has(id) ? [[id, packs.get(id)!] as const] : []))) };
-  }
-
-  /**
-   * The images in a rollout's packs by instance: read from disk once per process (packs never
-   * change, and only this process adds any: those go into the map as they are made).
-   */
-  #packsOf(rolloutId: number): Map<string, PackedSnapshot> {
-    let packs = this.#packs.get(rolloutId);
-    if (packs !== undefined) return packs;
-    packs = new Map();
-    this.#packs.set(rolloutId, packs);
-    const dir = this.#layout.snapshotsOfRollout(rolloutId);
-    let names: string[] = [];
     try {
-      names = fs.readdirSync(dir).filter((name) => name.startsWith('pack-') && name.endsWith('.pack'));
+      await this.#runner.prepareSnapshots({
+        dir: this.#layout.snapshotsOfRollout(rolloutId),
+        names: ids.map((id) => this.#layout.snapshotNameOf(id)),
+        sources: this.#journalMode === 'wal' ? undefined : ids.map((id) => this.#layout.fileOf(id)),
+      });
+      return { created: true };
     } catch {
-      // no snapshot directory yet
+      return { created: false };
     }
-    for (const name of names.sort()) {
-      const pack = path.join(dir, name);
-      for (const [id, entry] of readPackIndex(pack) ?? []) if (!packs.has(id)) packs.set(id, { pack, entry });
-    }
-    return packs;
   }
 
   /**
@@ -387,39 +347,26 @@ export class InstanceService {
           throw new FleetqlError('WRITTEN_SINCE_MIGRATION', `instance "${id}" was written after it migrated; rolling back would drop those writes (roll back with force: true to drop them)`, { extensions: { instance_id: id } });
         }
       }
-      const snapshot = this.#snapshotToRestore(rolloutId, id, expected.changeCounter);
+      const snapshot = this.#snapshotToRestore(rolloutId, id);
       if (snapshot === undefined) throw new FleetqlError('SNAPSHOT_MISSING', `no snapshot of instance "${id}" is kept for rollout ${rolloutId}`, { extensions: { instance_id: id } });
-      await this.#exclusively(id, (target) => this.#runner.restore({ ...snapshot, file: target }));
+      await this.#exclusively(id, (target) => this.#runner.restore({ snapshot, file: target }));
     });
   }
 
   /**
    * The snapshot a rollout kept of an instance: where rollouts keep them, else where fleetql kept
-   * them before 2026-12. An empty file is one made ahead for an instance that never migrated (it
-   * would restore as an empty database): no snapshot.
+   * them before 2026-12. No snapshot: an empty file (made ahead under WAL, never filled), or a link
+   * that still names the live file (made ahead, the instance never migrated by the rollout).
    */
-  #snapshotToRestore(rolloutId: number, id: InstanceId, changeCounter: number | null): { snapshot: string; entry?: PackEntry } | undefined {
-    // A snapshot file of its own: copied as the instance migrated (its file had changed since it
-    // was packed, or it is WAL), so it wins over a pack. Empty: made ahead, never filled.
+  #snapshotToRestore(rolloutId: number, id: InstanceId): string | undefined {
     const own = this.#layout.snapshotOf(rolloutId, id);
     const size = fs.statSync(own, { throwIfNoEntry: false })?.size;
-    if (size !== undefined && size > 0) return { snapshot: own };
-    // The migration used the packed image only if the file held exactly it; one committed
-    // transaction later the change counter is one more, which the rollout recorded.
-    const packed = this.#packsOf(rolloutId).get(id);
-    if (packed !== undefined && changeCounter !== null && (packed.entry.counter + 1) % 2 ** 32 === changeCounter) return { snapshot: packed.pack, entry: packed.entry };
-    if (size !== undefined) return undefined;
+    if (size !== undefined) return size > 0 && !sameFile(own, this.#layout.fileOf(id)) ? own : undefined;
     const legacy = this.#layout.legacySnapshotOf(rolloutId, id);
-    return fs.statSync(legacy, { throwIfNoEntry: false })?.size ? { snapshot: legacy } : undefined;
-  }
-
-  /** Drops what is kept in memory of a rollout's packs (a finished rollout's); a rollback reads them from disk again. */
-  forgetPacks(rolloutId: number): void {
-    this.#packs.delete(rolloutId);
+    return fs.statSync(legacy, { throwIfNoEntry: false })?.size ? legacy : undefined;
   }
 
   removeSnapshots(rolloutId: number): void {
-    this.forgetPacks(rolloutId);
     fs.rmSync(this.#layout.snapshotsOfRollout(rolloutId), { recursive: true, force: true });
   }
 
@@ -593,6 +540,7 @@ export class InstanceService {
     const file = this.#layout.fileOf(operation.instance_id as InstanceId);
     await this.#cache.evict(file);
     removeFileAndSidecars(file);
+    fs.rmSync(migratingFileOf(file), { force: true });
   }
 
   /** Destroys an instance without keeping an archive (see `retire` for destroying with one). */
@@ -620,6 +568,8 @@ export class InstanceService {
     crashPoint('destroy:file-moved');
     removeFileAndSidecars(retiring);
     removeFileAndSidecars(file);
+    // A migrated copy a crash left before it replaced the file (see file-migration.ts).
+    fs.rmSync(migratingFileOf(file), { force: true });
     crashPoint('destroy:file-removed');
     // A reader that opened the file before it moved holds a handle to the old inode: drop it.
     await this.#cache.evict(file);

@@ -1,18 +1,15 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Piscina } from 'piscina';
 import type { MigrationSet } from '../migrations/index.js';
-import type { PackEntry } from '../storage/index.js';
 import {
   fromPortable,
   migrateFile,
   outcomeOf,
-  packSnapshots,
   prepareSnapshots,
   restoreFile,
   type MigrateFileJob,
   type MigrateFileResult,
   type Outcome,
-  type PackSnapshotsJob,
   type PrepareSnapshotsJob,
   type RestoreFileJob,
 } from './file-migration.js';
@@ -82,11 +79,6 @@ export class MigrationRunner {
   /** Not a job on an instance: no thread is kept for it, it just takes its turn on one. */
   async prepareSnapshots(job: PrepareSnapshotsJob): Promise<void> {
     this.#settle(this.#pool ? await this.#pool.run(job, { name: 'prepareSnapshots' }) : await this.#onThisThread(() => prepareSnapshots(job)));
-  }
-
-  /** Not a job on an instance either: the pack's entries, by instance id. */
-  async packSnapshots(job: PackSnapshotsJob): Promise<Map<string, PackEntry>> {
-    return this.#settle(this.#pool ? await this.#pool.run(job, { name: 'packSnapshots' }) : await this.#onThisThread(() => packSnapshots(job)));
   }
 
   async restore(job: RestoreFileJob): Promise<void> {

@@ -4,4 +4,4 @@ import { register } from 'tsx/esm/api';
 
 register();
 const worker = await import('./migration-worker.ts');
-export const { ready, migrate, restore, prepareSnapshots, packSnapshots } = worker;
+export const { ready, migrate, restore, prepareSnapshots } = worker;

@@ -6,11 +6,9 @@ import { descriptorTracker } from '../storage/index.js';
 import {
   migrateFile,
   outcomeOf,
-  packSnapshots as pack,
   prepareSnapshots as prepare,
   restoreFile,
   type MigrateFileJob,
-  type PackSnapshotsJob,
   type PrepareSnapshotsJob,
   type RestoreFileJob,
 } from './file-migration.js';
@@ -46,8 +44,4 @@ export function restore(job: RestoreFileJob) {
 
 export function prepareSnapshots(job: PrepareSnapshotsJob) {
   return outcomeOf(() => prepare(job));
-}
-
-export function packSnapshots(job: PackSnapshotsJob) {
-  return outcomeOf(() => pack(job));
 }

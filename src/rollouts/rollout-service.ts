@@ -15,7 +15,7 @@ export interface RolloutView extends RolloutRecord {
 
 /** How long one runner may hold the event loop before yielding to requests. */
 const sliceMs = 4;
-/** Instances taken from the catalog at a time (and, with snapshots, packed together). */
+/** Instances taken from the catalog at a time (and, with snapshots, their snapshot entries made together). */
 const batchAhead = 64;
 const progressEveryMs = 100;
 /**
@@ -59,8 +59,6 @@ export class RolloutService {
   readonly #head: number;
   readonly #logger: Logger;
   readonly #runners = new Map<number, Promise<void>>();
-  /** Per running rollout, the snapshots made ahead by instance (see #drive). */
-  readonly #prepared = new Map<number, Map<string, Promise<SnapshotsAhead>>>();
   readonly #events = new EventEmitter();
   #closed = false;
 
@@ -275,11 +273,11 @@ export class RolloutService {
       }
     };
     /**
-     * Snapshots made ahead, by instance (see InstanceService.prepareSnapshots): kept across runs of
-     * the driver in this process (a pause and a resume), so an instance whose pack is still being
-     * written is not packed a second time (a rollback must find one image of it).
+     * Snapshot entries made ahead, by instance (see InstanceService.prepareSnapshots). Making one
+     * again (a resumed rollout) leaves the one there: a link is a snapshot only once its instance
+     * has migrated.
      */
-    const prepared = this.#preparedFor(id);
+    const prepared = new Map<string, Promise<SnapshotsAhead>>();
     const prepare = (items: readonly RolloutItem[]) => {
       const ids = items.map((item) => item.instance_id).filter((instanceId) => !prepared.has(instanceId));
       if (ids.length === 0) return;
@@ -302,10 +300,10 @@ export class RolloutService {
         if (ahead) prepare(queue);
       }
       if (ahead && !waveQueued && queue.length <= Math.max(window, batchAhead / 2)) {
-        // Snapshots are made a batch ahead of the migrations: a batch waiting for its pack would
-        // leave every migration thread idle meanwhile. Past the end of a wave too, or each wave
-        // would begin by waiting for its first pack (a wave still runs only once the one before is
-        // done and recorded; a pack is used only if its instance has not changed since).
+        // Snapshot entries are made a batch ahead of the migrations: a batch waiting for its
+        // directory fsync would leave every migration thread idle meanwhile. Past the end of a
+        // wave too, or each wave would begin by waiting for its first batch (a wave still runs
+        // only once the one before is done and recorded).
         const queued = new Set(queue.map((item) => item.instance_id));
         const next = this.#catalog.rollouts.nextPending(id, taken.size + queue.length + batchAhead);
         const more = next !== undefined && next.wave === wave ? next.items.filter((item) => !taken.has(item.instance_id) && !queued.has(item.instance_id)) : [];
@@ -314,7 +312,7 @@ export class RolloutService {
           prepare(more);
         } else {
           waveQueued = true;
-          // Not past a wave the rollout will pause after: that pack could wait for days.
+          // Not past a wave the rollout will pause after: those could wait for days.
           const pausing = wave === 0 && strategy.pause_after_canary && strategy.canary > 0;
           const following = pausing ? undefined : this.#catalog.rollouts.nextPending(id, batchAhead, wave);
           if (following !== undefined) prepare(following.items);
@@ -354,9 +352,6 @@ export class RolloutService {
           const counts = this.#catalog.rollouts.counts(id);
           this.#setState(id, counts.failed === 0 ? 'COMPLETED' : 'FAILED', counts.failed === 0 ? null : `${counts.failed} instance(s) failed`);
           this.#logger.info('rollout finished', { rollout_id: id, ...counts });
-          // Its pack index is read from disk again if it is rolled back (or retried).
-          this.#instances.forgetPacks(id);
-          this.#prepared.delete(id);
           this.pruneSnapshots();
           return;
         }
@@ -385,12 +380,6 @@ export class RolloutService {
         sliceStart = performance.now();
       }
     }
-  }
-
-  #preparedFor(id: number): Map<string, Promise<SnapshotsAhead>> {
-    let prepared = this.#prepared.get(id);
-    if (prepared === undefined) this.#prepared.set(id, (prepared = new Map()));
-    return prepared;
   }
 
   #migrateOne(id: number, target: number, instanceId: string, snapshot: boolean, prepared: Promise<SnapshotsAhead> | undefined): Promise<RolloutResult> {

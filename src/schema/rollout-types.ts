@@ -38,7 +38,7 @@ export function registerRolloutTypes(builder: Builder, InstancesBoolExp: AnyRef)
       max_failures: t.int({ description: 'Failures tolerated before the rollout pauses itself (default 0).' }),
       pause_after_canary: t.boolean({ description: 'Pause after the canary wave (default false).' }),
       snapshots: t.boolean({
-        description: 'Keep a durable copy of each instance before migrating it, so the rollout can be rolled back (default true). false: no copy of each file (nor the fsync of the snapshot pack of each batch), and rollback_rollout answers SNAPSHOT_MISSING.',
+        description: 'Keep each instance file as it was before migrating it, so the rollout can be rolled back (default true). With the rollback journal this costs no copy of its own: a migrated copy replaces the file, and the old file is kept. false: each file is migrated where it is, nothing is kept, and rollback_rollout answers SNAPSHOT_MISSING.',
       }),
     }),
   });

@@ -31,6 +31,16 @@ async function fleetAtVersion1(t: Parameters<typeof tempDir>[0], prefix: string,
   return { migrationsDir, args, ids };
 }
 
+/** The schema version inside a database file. */
+function versionIn(file: string): number {
+  const db = new Database(file, { readonly: true });
+  try {
+    return (db.prepare('SELECT max(version) AS version FROM _fleetql_migrations').get() as { version: number }).version;
+  } finally {
+    db.close();
+  }
+}
+
 /** Rewrites every item, so a rollback is seen to restore the snapshot. */
 const rewriteMigration = "ALTER TABLE items ADD COLUMN note TEXT;\nUPDATE items SET s = 'rewritten', note = 'v2';\n";
 
@@ -169,10 +179,7 @@ test('kill -9 after instances migrated but before the rollout recorded them: the
   catalog.close();
   let migratedFiles = 0;
   for (const file of filesUnder(path.join(dataDir, 'instances')).filter((name) => name.endsWith('.db'))) {
-    const db = new Database(path.join(dataDir, 'instances', file));
-    const { version } = db.prepare('SELECT max(version) AS version FROM _fleetql_migrations').get() as { version: number };
-    db.close();
-    if (version === 2) migratedFiles += 1;
+    if (versionIn(path.join(dataDir, 'instances', file)) === 2) migratedFiles += 1;
   }
   t.diagnostic(`killed with ${migratedFiles} instance file(s) migrated and none recorded`);
   assert.deepEqual({ recorded: recorded.n, atVersion2: atVersion2.n }, { recorded: 0, atVersion2: 0 });
@@ -202,16 +209,22 @@ test('kill -9 after instances migrated but before the rollout recorded them: the
   await stop(restarted);
 });
 
-test('kill -9 while a snapshot pack is being written: nothing relied on it, the restart packs again, completes, and a rollback restores every instance', async (t) => {
-  const { args, ids, dataDir, id } = await rolloutKilledAt(t, 'packing', 40, 'rollout:packing');
-  const snapshots = path.join(dataDir, 'snapshots', `rollout-${id}`);
-  const left = fs.readdirSync(snapshots);
-  assert.ok(left.length > 0 && left.every((name) => name.endsWith('.partial')), `only a partial pack is left: ${left.join(', ')}`);
+test('kill -9 with a migrated copy made but not yet renamed over its file: that file is untouched, the restart migrates it again over the scrap, completes, and a rollback restores every instance', async (t) => {
+  const { args, ids, dataDir, id } = await rolloutKilledAt(t, 'swapping', 40, 'rollout:swapping');
+  const instances = path.join(dataDir, 'instances');
+  const files = filesUnder(instances);
+  const scraps = files.filter((name) => name.endsWith('.migrating'));
+  assert.ok(scraps.length > 0, 'a migrated copy is left');
+  for (const scrap of scraps) {
+    assert.equal(versionIn(path.join(instances, scrap)), 2, 'the copy is migrated');
+    assert.equal(versionIn(path.join(instances, scrap.slice(0, -'.migrating'.length))), 1, 'its instance file is not');
+  }
 
   const restarted = await spawnServer(t, { args, env: { FLEETQL_MIGRATION_THREADS: '2' } });
   const forward = await settle(restarted, id);
   assert.equal(forward.state, 'COMPLETED', JSON.stringify(forward.failures?.slice(0, 3)));
-  assert.ok(fs.readdirSync(snapshots).some((name) => name.endsWith('.pack')), 'the restart packed the batch again');
+  assert.deepEqual(forward.counts, { total: 40, done: 40, failed: 0, skipped: 0, remaining: 0 });
+  assert.deepEqual(filesUnder(instances).filter((name) => !name.endsWith('.db')), [], 'no scrap is left');
   const rollback = (await restarted.gql(`mutation { rollback_rollout(id: "${id}") { id } }`)).data!['rollback_rollout'].id as string;
   const back = await settle(restarted, rollback);
   assert.equal(back.state, 'COMPLETED', JSON.stringify(back.failures?.slice(0, 3)));

@@ -2,10 +2,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { repoRoot, startServer, tempDir, type InProcessServer } from '../helpers/servers.js';
+import { spawnSync } from 'node:child_process';
+import { filesUnder, repoRoot, startServer, tempDir, type InProcessServer } from '../helpers/servers.js';
 import { InstanceLayout } from '../../src/instances/instance-layout.js';
 import type { InstanceId } from '../../src/instances/instance-id.js';
-import { readPackIndex } from '../../src/storage/index.js';
+import { sameFile } from '../../src/storage/index.js';
+import Database from 'libsql';
 
 const baseMigration = path.join(repoRoot, 'test/fixtures/fleet-migrations/0001_create_items.sql');
 
@@ -26,6 +28,24 @@ async function createFleet(server: InProcessServer, ids: readonly string[], item
 }
 
 const rolloutFields = 'id state target_version pause_reason counts { total done failed skipped remaining } failures { instance_id wave code message }';
+
+/** Where a data dir keeps instance files and rollout snapshots. */
+function layoutOf(dataDir: string): InstanceLayout & { of: (id: string) => { live: string; snapshot: (rolloutId: number | string) => string } } {
+  const layout = new InstanceLayout(path.join(dataDir, 'instances'), path.join(dataDir, 'snapshots'));
+  return Object.assign(layout, {
+    of: (id: string) => ({ live: layout.fileOf(id as InstanceId), snapshot: (rolloutId: number | string) => layout.snapshotOf(Number(rolloutId), id as InstanceId) }),
+  });
+}
+
+/** The schema version inside a database file. */
+function versionInFile(file: string): number {
+  const db = new Database(file, { readonly: true });
+  try {
+    return Number((db.prepare('SELECT max(version) AS v FROM _fleetql_migrations').get() as { v: number }).v);
+  } finally {
+    db.close();
+  }
+}
 
 async function waitWhileRunning(server: InProcessServer, id: string): Promise<Record<string, any>> {
   await server.fleetql.rollouts().settled(Number(id));
@@ -273,10 +293,10 @@ test('strategy.snapshots false: no snapshot is kept, the rollout completes, and 
   assert.deepEqual(after.data!['instance'].items, [{ n: 3, note: 'v2' }]);
 });
 
-test('snapshots made ahead: one pack per batch in the rollout\'s directory; a snapshot of its own wins, one kept where fleetql kept them before is still restored, none is refused', async (t) => {
+test('snapshots: as the migrated copy replaces each file, the old file is kept under a second name (no copy of its own); one kept where fleetql kept them before is still restored; a link that still names the live file, or none, is refused', async (t) => {
   const { dir, add } = migrations(t);
   const first = await startServer(t, { migrationsDir: dir });
-  const ids = ['sn-a', 'sn-b', 'sn-c'];
+  const ids = ['sn-a', 'sn-b', 'sn-c', 'sn-d'];
   await createFleet(first, ids, (_id, i) => `{id: 1, n: ${i}, s: "before"}`);
   await first.close();
   add('0002_note.sql', "ALTER TABLE items ADD COLUMN note TEXT NOT NULL DEFAULT 'v2';\n");
@@ -285,36 +305,36 @@ test('snapshots made ahead: one pack per batch in the rollout\'s directory; a sn
   const id = started.data!['start_rollout'].id as string;
   assert.equal((await waitWhileRunning(server, id)).state, 'COMPLETED');
 
-  // The instances in packs (one per batch: the canary wave is one), nothing else: no file of their own.
-  const snapshots = path.join(server.dataDir, 'snapshots', `rollout-${id}`);
-  const packs = fs.readdirSync(snapshots).map((name) => path.join(snapshots, name));
-  assert.ok(packs.every((pack) => pack.endsWith('.pack')) && packs.length <= ids.length, packs.join(', '));
-  const index = new Map(packs.flatMap((pack) => [...readPackIndex(pack)!].map(([instanceId, entry]) => [instanceId, { pack, ...entry }] as const)));
-  assert.deepEqual([...index.keys()].sort(), ids);
-  const image = (instanceId: string) => {
-    const { pack, offset, length } = index.get(instanceId)!;
-    return fs.readFileSync(pack).subarray(offset, offset + length);
-  };
-  for (const instanceId of ids) assert.equal(image(instanceId).subarray(0, 16).toString('latin1'), 'SQLite format 3\u0000');
-  // sn-a's image where fleetql kept snapshots before (spread like instance files); sn-b's as a
-  // snapshot of its own (as a migration makes when the file changed after it was packed); the
-  // pack gone, sn-c has none.
-  const legacy = new InstanceLayout(path.join(server.dataDir, 'instances'), path.join(server.dataDir, 'snapshots')).legacySnapshotOf(Number(id), 'sn-a' as InstanceId);
+  // One entry per instance, nothing else: the file as it was, no longer the live one.
+  const layout = layoutOf(server.dataDir);
+  const snapshots = layout.snapshotsOfRollout(Number(id));
+  assert.deepEqual(fs.readdirSync(snapshots).sort(), ids.map((instanceId) => `${instanceId}.db`));
+  for (const instanceId of ids) {
+    const { live, snapshot } = layout.of(instanceId);
+    assert.ok(!sameFile(live, snapshot(id)), `${instanceId}: the snapshot is not the live file`);
+    assert.deepEqual([versionInFile(snapshot(id)), versionInFile(live)], [1, 2]);
+  }
+  assert.deepEqual(filesUnder(layout.root).filter((name) => !name.endsWith('.db')), [], 'no scrap is left beside the instance files');
+  // sn-a's snapshot where fleetql kept them before (spread like instance files); sn-b's where it
+  // is; sn-c's a link to its live file (made ahead, never migrated); sn-d's gone.
+  const legacy = layout.legacySnapshotOf(Number(id), 'sn-a' as InstanceId);
   fs.mkdirSync(path.dirname(legacy), { recursive: true });
-  fs.writeFileSync(legacy, image('sn-a'));
-  fs.writeFileSync(path.join(snapshots, 'sn-b.db'), image('sn-b'));
-  for (const pack of packs) fs.rmSync(pack);
+  fs.renameSync(layout.of('sn-a').snapshot(id), legacy);
+  fs.rmSync(layout.of('sn-c').snapshot(id));
+  fs.linkSync(layout.of('sn-c').live, layout.of('sn-c').snapshot(id));
+  fs.rmSync(layout.of('sn-d').snapshot(id));
   await server.close();
   const restarted = await startServer(t, { migrationsDir: dir, dataDir: first.dataDir });
 
   const rollback = await restarted.gql(`mutation { rollback_rollout(id: "${id}") { id } }`);
   const result = await waitWhileRunning(restarted, rollback.data!['rollback_rollout'].id);
-  assert.deepEqual(result.failures.map((f: any) => [f.instance_id, f.code]), [['sn-c', 'SNAPSHOT_MISSING']]);
-  const after = await restarted.gql(`{ a: instance(id: "sn-a") { schema_version items { s } } b: instance(id: "sn-b") { schema_version items { s } } c: instance(id: "sn-c") { schema_version items { s note } } }`);
-  assert.deepEqual(after.data, { a: { schema_version: 1, items: [{ s: 'before' }] }, b: { schema_version: 1, items: [{ s: 'before' }] }, c: { schema_version: 2, items: [{ s: 'before', note: 'v2' }] } });
+  assert.deepEqual(result.failures.map((f: any) => [f.instance_id, f.code]).sort(), [['sn-c', 'SNAPSHOT_MISSING'], ['sn-d', 'SNAPSHOT_MISSING']]);
+  const after = await restarted.gql(`{ ${ids.map((instanceId, i) => `i${i}: instance(id: "${instanceId}") { schema_version items { s } }`).join(' ')} }`);
+  assert.deepEqual(Object.values(after.data!).map((instance: any) => instance.schema_version), [1, 1, 2, 2]);
+  assert.deepEqual(Object.values(after.data!).map((instance: any) => instance.items[0].s), ['before', 'before', 'before', 'before']);
 });
 
-test('snapshots are packed a batch ahead, past the end of a wave too (the canary runs while the next wave is packed), but not past a canary the rollout pauses after', async (t) => {
+test('snapshot entries are made a batch ahead, past the end of a wave too (the canary runs while the next wave is linked), but not past a canary the rollout pauses after', async (t) => {
   const { dir, add } = migrations(t);
   const first = await startServer(t, { migrationsDir: dir });
   const ids = ['la-a', 'la-b', 'la-c', 'la-d', 'la-e', 'la-f'];
@@ -323,10 +343,8 @@ test('snapshots are packed a batch ahead, past the end of a wave too (the canary
   await first.close();
   add('0002_unique_s.sql', 'CREATE UNIQUE INDEX items_unique_s ON items (s);\n');
   const server = await startServer(t, { migrationsDir: dir, dataDir: first.dataDir });
-  const packed = (rolloutId: string) => {
-    const snapshots = path.join(server.dataDir, 'snapshots', `rollout-${rolloutId}`);
-    return fs.readdirSync(snapshots).flatMap((name) => (name.endsWith('.pack') ? [...readPackIndex(path.join(snapshots, name))!.keys()] : [])).sort();
-  };
+  const layout = layoutOf(server.dataDir);
+  const linked = (rolloutId: string) => ids.filter((instanceId) => sameFile(layout.of(instanceId).snapshot(rolloutId), layout.of(instanceId).live));
   const paused = await server.gql(`mutation { start_rollout(target_version: 2, strategy: {canary: 1, pause_after_canary: true}) { id } }`);
   const pausedId = paused.data!['start_rollout'].id as string;
   const afterCanary = await waitWhileRunning(server, pausedId);
@@ -337,42 +355,90 @@ test('snapshots are packed a batch ahead, past the end of a wave too (the canary
   const failingId = failing.data!['start_rollout'].id as string;
   const afterFailure = await waitWhileRunning(server, failingId);
   assert.deepEqual([afterFailure.state, afterFailure.counts.failed, afterFailure.counts.done], ['PAUSED', 1, 0]);
-  await server.close(); // the migration threads finish the packs already asked for
-  assert.deepEqual(packed(pausedId), ['la-a'], 'nothing past a canary the rollout pauses after');
-  assert.deepEqual(packed(failingId), ids, 'the next wave was packed while the canary ran');
+  await server.close(); // the migration threads finish the entries already asked for
+  assert.deepEqual(fs.readdirSync(layout.snapshotsOfRollout(Number(pausedId))), ['la-a.db'], 'nothing past a canary the rollout pauses after');
+  assert.deepEqual(linked(failingId), ids, 'the next wave was linked while the canary ran');
 });
 
-test('a packed snapshot is used only if the file still holds it when its migration begins; else the file is copied then', async (t) => {
+test('a link made ahead becomes the snapshot only as the migrated copy replaces the file: writes after it are kept, a link to a file replaced since is made again, one never migrated is refused', async (t) => {
   const { dir, add } = migrations(t);
   const server = await startServer(t, { migrationsDir: dir });
-  const ids = ['pk-a', 'pk-b'];
+  const ids = ['pk-a', 'pk-b', 'pk-c'];
   await createFleet(server, ids, (_id, i) => `{id: 1, n: ${i}, s: "before"}`);
   add('0002_note.sql', "ALTER TABLE items ADD COLUMN note TEXT NOT NULL DEFAULT 'v2';\n");
   await server.close();
   const restarted = await startServer(t, { migrationsDir: dir, dataDir: server.dataDir });
+  const layout = layoutOf(server.dataDir);
   const instances = restarted.fleetql.instances();
   const rolloutId = 9001;
   const ahead = await instances.prepareSnapshots(rolloutId, ids);
-  assert.deepEqual([...ahead.packed.keys()].sort(), ids);
-  // Packing again packs nothing twice: each instance has one image per rollout.
-  const again = await instances.prepareSnapshots(rolloutId, ids);
-  assert.equal(fs.readdirSync(path.join(restarted.dataDir, 'snapshots', `rollout-${rolloutId}`)).length, 1);
-  assert.deepEqual(again.packed.get('pk-a'), ahead.packed.get('pk-a'));
-  // pk-b is written after it was packed: its packed image is stale.
-  assert.equal((await restarted.gql(`mutation { update_items(instance_id: "pk-b", where: {id: {_eq: 1}}, _set: {s: "written after packing"}) { affected_rows } }`)).errors, undefined);
+  assert.equal(ahead.created, true);
+  for (const id of ids) assert.ok(sameFile(layout.of(id).snapshot(rolloutId), layout.of(id).live), `${id} is linked`);
+  // Made again (a resumed rollout), the entries are left as they are.
+  assert.equal((await instances.prepareSnapshots(rolloutId, ids)).created, true);
+  assert.equal(fs.readdirSync(layout.snapshotsOfRollout(rolloutId)).length, ids.length);
+  // pk-b is written after its link was made; pk-c's file is replaced (as a restore does) and then
+  // written, so its link names a file that is no longer the instance's.
+  const write = async (id: string, s: string) => assert.equal((await restarted.gql(`mutation { update_items(instance_id: "${id}", where: {id: {_eq: 1}}, _set: {s: "${s}"}) { affected_rows } }`)).errors, undefined);
+  await write('pk-b', 'written after linking');
+  const { live } = layout.of('pk-c');
+  fs.copyFileSync(live, `${live}.new`);
+  fs.renameSync(`${live}.new`, live);
+  await write('pk-c', 'written after its file was replaced');
   const moved = await Promise.all(ids.map((id) => instances.migrate(id, 2, { snapshotOf: rolloutId, ahead })));
-  const own = fs.readdirSync(path.join(restarted.dataDir, 'snapshots', `rollout-${rolloutId}`)).filter((name) => name.endsWith('.db'));
-  assert.deepEqual(own, ['pk-b.db'], 'only the instance written since it was packed was copied as it migrated');
-  // Both roll back to the state they had when they migrated.
+  for (const id of ids) assert.ok(!sameFile(layout.of(id).snapshot(rolloutId), layout.of(id).live), `${id}: the snapshot is the old file`);
+  assert.deepEqual(filesUnder(layout.root).filter((name) => !name.endsWith('.db')), [], 'no scrap is left beside the instance files');
+  // All roll back to the state they had when they migrated.
   for (const [i, id] of ids.entries()) await instances.restoreSnapshot(id, rolloutId, { version: 1, changeCounter: moved[i]!.changeCounter, force: false });
   await restarted.close();
   const last = await startServer(t, { migrationsDir: dir, dataDir: server.dataDir });
-  const read = await last.gql(`{ a: instance(id: "pk-a") { items { s } } b: instance(id: "pk-b") { items { s } } }`);
-  assert.deepEqual(read.data, { a: { items: [{ s: 'before' }] }, b: { items: [{ s: 'written after packing' }] } });
-  // A packed image is restored only for the migration it preceded: a counter that does not follow it is refused.
-  const repack = await last.fleetql.instances().prepareSnapshots(rolloutId + 1, ['pk-a']);
-  assert.ok(repack.packed.has('pk-a'));
-  await assert.rejects(last.fleetql.instances().restoreSnapshot('pk-a', rolloutId + 1, { version: 0, changeCounter: repack.packed.get('pk-a')!.entry.counter + 5, force: true }), (error: any) => error.code === 'SNAPSHOT_MISSING');
+  const read = await last.gql(`{ ${ids.map((id, i) => `i${i}: instance(id: "${id}") { schema_version items { s } }`).join(' ')} }`);
+  assert.deepEqual(Object.values(read.data!), [
+    { schema_version: 1, items: [{ s: 'before' }] },
+    { schema_version: 1, items: [{ s: 'written after linking' }] },
+    { schema_version: 1, items: [{ s: 'written after its file was replaced' }] },
+  ]);
+  // A link made ahead for an instance the rollout never migrated names the live file: no snapshot.
+  await last.fleetql.instances().prepareSnapshots(rolloutId + 1, ['pk-a']);
+  await assert.rejects(last.fleetql.instances().restoreSnapshot('pk-a', rolloutId + 1, { version: 0, changeCounter: null, force: true }), (error: any) => error.code === 'SNAPSHOT_MISSING');
+});
+
+test('destroying or retiring an instance removes a migrated copy a crash left beside its file', async (t) => {
+  const server = await startServer(t, { migrationsDir: migrations(t).dir });
+  await createFleet(server, ['sc-a', 'sc-b'], () => `{id: 1, n: 1, s: "x"}`);
+  const layout = layoutOf(server.dataDir);
+  for (const id of ['sc-a', 'sc-b']) fs.copyFileSync(layout.of(id).live, `${layout.of(id).live}.migrating`);
+  assert.equal((await server.gql(`mutation { destroy_instance(id: "sc-a", archive: false) { id } }`)).errors, undefined);
+  const retired = await server.gql(`mutation { archive_instance(id: "sc-b", retire: true) { id } }`);
+  assert.equal(retired.errors, undefined, JSON.stringify(retired.errors));
+  assert.deepEqual(filesUnder(layout.root), []);
+});
+
+test('a hot journal a killed writer left beside a file is rolled back before the file is copied and migrated', async (t) => {
+  const { dir, add } = migrations(t);
+  const first = await startServer(t, { migrationsDir: dir });
+  await createFleet(first, ['hj-a'], () => `{id: 1, n: 1, s: "committed"}`);
+  await first.close();
+  const { live } = layoutOf(first.dataDir).of('hj-a');
+  // A writer killed in the middle of a transaction too large for its page cache: its changes are
+  // partly in the file already, and the journal beside it holds what undoes them.
+  const writer = `import Database from 'libsql';
+const db = new Database(${JSON.stringify(live)});
+db.exec("PRAGMA cache_size = 2; BEGIN; UPDATE items SET s = 'uncommitted'; INSERT INTO items (id, n, s) WITH RECURSIVE k(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM k WHERE v < 400) SELECT 1 + v, v, hex(randomblob(3000)) FROM k;");
+process.kill(process.pid, 'SIGKILL');`;
+  const killed = spawnSync(process.execPath, ['--input-type=module', '-e', writer], { cwd: repoRoot });
+  assert.equal(killed.signal, 'SIGKILL', killed.stderr.toString());
+  assert.ok((fs.statSync(`${live}-journal`, { throwIfNoEntry: false })?.size ?? 0) > 0, 'a hot journal is left');
+  add('0002_note.sql', "ALTER TABLE items ADD COLUMN note TEXT NOT NULL DEFAULT 'v2';\n");
+  const server = await startServer(t, { migrationsDir: dir, dataDir: first.dataDir });
+  const id = (await server.gql(`mutation { start_rollout(target_version: 2) { id } }`)).data!['start_rollout'].id as string;
+  assert.equal((await waitWhileRunning(server, id)).state, 'COMPLETED');
+  const read = await server.gql(`{ instance(id: "hj-a") { schema_version items { id s note } } }`);
+  assert.deepEqual(read.data, { instance: { schema_version: 2, items: [{ id: 1, s: 'committed', note: 'v2' }] } });
+  const rollback = await server.gql(`mutation { rollback_rollout(id: "${id}") { id } }`);
+  assert.equal((await waitWhileRunning(server, rollback.data!['rollback_rollout'].id)).state, 'COMPLETED');
+  const back = await server.gql(`{ instance(id: "hj-a") { schema_version items { id s } } }`);
+  assert.deepEqual(back.data, { instance: { schema_version: 1, items: [{ id: 1, s: 'committed' }] } });
 });
 
 test('WAL instances: each snapshot is copied as its instance migrates (no pack), and a rollback with force restores them', async (t) => {
