@@ -78,9 +78,10 @@ export function migratingFileOf(file: string): string {
 
 /**
  * Without a snapshot, a rollback-journal file up to this size is migrated as a copy that replaces
- * it too: copying and syncing it costs less than the journal's fsyncs of a migration in place
- * (bench item 5: 0.65× the raw loop in place, 0.8× swapped). A larger file is migrated in place,
- * where only the pages that change are written.
+ * it too: copying and syncing a small file costs no more than the journal's fsyncs of a migration
+ * in place (1,000 files of 57 KB: 278–331 instances/s swapped, 250–324 in place, on 2 threads), and
+ * rollouts with and without snapshots take the same path. A larger file is migrated in place, where
+ * only the pages that change are written. The bound is a choice, not a measured break-even.
  */
 const swapWithoutSnapshotUpTo = 1 << 20;
 

@@ -15,7 +15,7 @@ import {
 } from './file-migration.js';
 
 /**
- * Runs the file work of migrations and rollbacks (snapshot copy, the migration's transaction, the
+ * Runs the file work of migrations and rollbacks (the copy and its snapshot link, the migration's transaction, the
  * fsyncs) on worker threads, so the event loop keeps serving requests while a rollout runs; with
  * no threads, on the calling thread. The caller holds the instance's lock and keeps its other users
  * out while a job runs (see InstanceService.migrate).
