@@ -90,7 +90,13 @@ export async function runRawJob(job: RawJob): Promise<RawResult> {
     return { ms, answer };
   }
   if (job.kind === 'warm') {
-    const open = job.files.map((file) => ({ file, db: new Database(file) }));
+    // Each handle keeps its read lock between passes, as fleetql's cached handles do (without, each
+    // read takes and releases the file's lock and rereads its change counter).
+    const open = job.files.map((file) => {
+      const db = new Database(file);
+      db.exec('PRAGMA locking_mode = EXCLUSIVE');
+      return { file, db };
+    });
     const prepared = open.map(({ file, db }) => ({ file, statement: db.prepare(instanceSql[job.query]) }));
     let answer: unknown;
     for (let round = -1; round < job.rounds; round++) {

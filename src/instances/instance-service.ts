@@ -104,6 +104,8 @@ export class InstanceService {
       busyTimeoutMs: this.#busyTimeoutMs,
       synchronous: this.#journalMode === 'wal' ? 'normal' : 'full',
       safeIntegers: true,
+      // The cache's handle is its file's only connection until it is closed (see #exclusively).
+      holdReadLock: true,
     });
   }
 
