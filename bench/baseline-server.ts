@@ -14,11 +14,11 @@ import type { AddressInfo } from 'node:net';
 const file = process.argv[2];
 if (file === undefined) throw new Error('usage: baseline-server.ts <shared.db>');
 const db = new Database(file);
-// WAL with synchronous=NORMAL: what one would run a shared database under. The server is the
-// file's only connection, so it keeps its lock (EXCLUSIVE locking, set before WAL is entered: the
-// WAL index lives in memory, with no lock to take per read), as fleetql's cached handles keep
-// their read lock: neither side pays a lock per read.
-db.exec('PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;');
+// WAL with synchronous=NORMAL: what one would run a shared database under. Not EXCLUSIVE locking,
+// though it reads faster: under WAL that shuts every other connection out, readers too, and a
+// shared database is read by more than its server (backups, admin tools, other app processes).
+// fleetql's cached handles keep only a read lock, which other readers share.
+db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;');
 type Statement = ReturnType<typeof db.prepare>;
 const statements = new Map<string, Statement>();
 const statement = (sql: string): Statement => {
