@@ -403,6 +403,33 @@ test('a link made ahead becomes the snapshot only as the migrated copy replaces 
   await assert.rejects(last.fleetql.instances().restoreSnapshot('pk-a', rolloutId + 1, { version: 0, changeCounter: null, force: true }), (error: any) => error.code === 'SNAPSHOT_MISSING');
 });
 
+test('without snapshots a file up to 1 MiB is migrated as a copy that replaces it, a larger one in place; both end at the new version with their rows', async (t) => {
+  const { dir, add } = migrations(t);
+  const first = await startServer(t, { migrationsDir: dir });
+  await createFleet(first, ['sz-small', 'sz-large'], () => `{id: 1, n: 1, s: "x"}`);
+  await first.close();
+  const layout = layoutOf(first.dataDir);
+  // Past the bound: 1,500 rows of 1 KB, written straight into the file while no server runs.
+  const large = new Database(layout.of('sz-large').live);
+  large.exec("INSERT INTO items (id, n, s) WITH RECURSIVE k(v) AS (SELECT 2 UNION ALL SELECT v + 1 FROM k WHERE v < 1501) SELECT v, v, hex(randomblob(500)) FROM k;");
+  large.close();
+  assert.ok(fs.statSync(layout.of('sz-large').live).size > 1 << 20);
+  const inode = (id: string) => fs.statSync(layout.of(id).live).ino;
+  const before = { small: inode('sz-small'), large: inode('sz-large') };
+  add('0002_note.sql', "ALTER TABLE items ADD COLUMN note TEXT NOT NULL DEFAULT 'v2';\nCREATE INDEX items_note ON items (note);\n");
+  const server = await startServer(t, { migrationsDir: dir, dataDir: first.dataDir });
+  const id = (await server.gql(`mutation { start_rollout(target_version: 2, strategy: {snapshots: false}) { id } }`)).data!['start_rollout'].id as string;
+  assert.equal((await waitWhileRunning(server, id)).state, 'COMPLETED');
+  assert.notEqual(inode('sz-small'), before.small, 'the small file was replaced by its migrated copy');
+  assert.equal(inode('sz-large'), before.large, 'the large file was migrated in place');
+  const read = await server.gql(`{ s: instance(id: "sz-small") { schema_version items_aggregate { aggregate { count } } } l: instance(id: "sz-large") { schema_version items_aggregate { aggregate { count } } items(where: {id: {_eq: 1}}) { note } } }`);
+  assert.deepEqual(read.data, {
+    s: { schema_version: 2, items_aggregate: { aggregate: { count: 1 } } },
+    l: { schema_version: 2, items_aggregate: { aggregate: { count: 1501 } }, items: [{ note: 'v2' }] },
+  });
+  assert.deepEqual(filesUnder(layout.root).filter((name) => !name.endsWith('.db')), []);
+});
+
 test('destroying or retiring an instance removes a migrated copy a crash left beside its file', async (t) => {
   const server = await startServer(t, { migrationsDir: migrations(t).dir });
   await createFleet(server, ['sc-a', 'sc-b'], () => `{id: 1, n: 1, s: "x"}`);
