@@ -15,6 +15,12 @@ import { KeyedMutex } from './keyed-mutex.js';
 import { parseLabels } from './labels.js';
 import { MigrationRunner } from './migration-runner.js';
 
+/** Removes an instance's file, its journals, and a migrated copy a crash left beside it (see file-migration.ts). */
+function removeInstanceFile(file: string): void {
+  removeFileAndSidecars(file);
+  fs.rmSync(migratingFileOf(file), { force: true });
+}
+
 /** What `readNow` returns when the read must go through `withInstance`. */
 export const later: unique symbol = Symbol('later');
 
@@ -541,8 +547,7 @@ export class InstanceService {
   async #removeRetiredFile(operation: Operation): Promise<void> {
     const file = this.#layout.fileOf(operation.instance_id as InstanceId);
     await this.#cache.evict(file);
-    removeFileAndSidecars(file);
-    fs.rmSync(migratingFileOf(file), { force: true });
+    removeInstanceFile(file);
   }
 
   /** Destroys an instance without keeping an archive (see `retire` for destroying with one). */
@@ -569,9 +574,7 @@ export class InstanceService {
     }
     crashPoint('destroy:file-moved');
     removeFileAndSidecars(retiring);
-    removeFileAndSidecars(file);
-    // A migrated copy a crash left before it replaced the file (see file-migration.ts).
-    fs.rmSync(migratingFileOf(file), { force: true });
+    removeInstanceFile(file);
     crashPoint('destroy:file-removed');
     // A reader that opened the file before it moved holds a handle to the old inode: drop it.
     await this.#cache.evict(file);

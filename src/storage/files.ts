@@ -16,7 +16,7 @@ export function fsyncPath(target: string): void {
 }
 
 /** Where a file is written before `placeDurably` makes it `target`: a crash never leaves `target` half written. */
-export function temporaryOf(target: string): string {
+function temporaryOf(target: string): string {
   return `${target}.${process.pid}.partial`;
 }
 
