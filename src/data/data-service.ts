@@ -1,6 +1,6 @@
 import type { InstanceRecord } from '../catalog/index.js';
 import { FleetqlError } from '../errors.js';
-import type { InstanceAccess } from '../instances/index.js';
+import { instanceReadError, type InstanceAccess, type later } from '../instances/index.js';
 import {
   decodeCursor,
   deleteRows,
@@ -110,10 +110,24 @@ function translateWriteError(error: unknown): never {
   throw error;
 }
 
-/**
- * Runs the query plans of `src/query` on one instance through the instance service (so the handle
- * comes from the bounded cache and goes back), and turns raw rows into `Row`s.
- */
+/** SQLite refusing a statement for its size becomes QUERY_TOO_COSTLY. */
+function queryError(error: unknown): unknown {
+  if (error instanceof StorageError && /parser stack overflow|too large|too many|too deep/i.test(error.message)) {
+    return new FleetqlError('QUERY_TOO_COSTLY', 'the filter is nested too deeply for SQLite', { cause: error });
+  }
+  return error;
+}
+
+/** A fan-out's read of each instance of a selection (see DataService.selectionReader). */
+export interface SelectionReader<T> {
+  /** The instance's answer, its statements found, to run in this turn of the event loop; or `later`. */
+  now(record: InstanceRecord): (() => T) | typeof later;
+  /** The instance's answer the async way (the handle opened if need be). */
+  later(record: InstanceRecord): Promise<T>;
+  /** What an error of an answer `now` gave is reported as (as `later` would report it). */
+  failure(record: InstanceRecord, error: unknown): unknown;
+}
+
 const isIntegerOverflow = (error: unknown): boolean => error instanceof StorageError && /integer overflow/i.test(error.message);
 
 /**
@@ -133,19 +147,29 @@ function readExactly(query: AggregateQuery, read: (text: SqlText) => unknown[][]
   return read(exact).map((row) => exactRow(layout, row, offset));
 }
 
-/** The one row of an aggregate select (no GROUP BY), read with one driver call (see readExactly). */
-export function readAggregateRow(db: SqliteDatabase, query: AggregateQuery): unknown[] {
-  return readExactly(query, ({ sql, params }) => {
-    const row = db.row(sql, params);
+/**
+ * The one row of an aggregate select (no GROUP BY), read exactly (see readExactly) when the
+ * returned function is called; its statement is found now (see SqliteDatabase.rowReader).
+ */
+export function aggregateRowReader(db: SqliteDatabase, query: AggregateQuery): () => unknown[] {
+  const first = db.rowReader(query.sql);
+  const read = (text: SqlText) => {
+    const row = text === query ? first(text.params) : db.row(text.sql, text.params);
     return row === undefined ? [] : [row];
-  })[0] ?? [];
+  };
+  return () => readExactly(query, read)[0] ?? [];
 }
 
-/** The rows of a grouped aggregate select (see readExactly). */
-export function readAggregateRows(db: SqliteDatabase, query: AggregateQuery): unknown[][] {
-  return readExactly(query, ({ sql, params }) => db.rows(sql, params));
+/** The rows of a grouped aggregate select, read as aggregateRowReader reads its row. */
+export function aggregateRowsReader(db: SqliteDatabase, query: AggregateQuery): () => unknown[][] {
+  const first = db.rowsReader(query.sql);
+  return () => readExactly(query, (text) => (text === query ? first(text.params) : db.rows(text.sql, text.params)));
 }
 
+/**
+ * Runs the query plans of `src/query` on one instance through the instance service (so the handle
+ * comes from the bounded cache and goes back), and turns raw rows into `Row`s.
+ */
 export class DataService {
   readonly model: DataModel;
   readonly #instances: InstanceAccess;
@@ -171,14 +195,27 @@ export class DataService {
   }
 
   /**
-   * A reader of the table for a fleet's selection: given one of its records, it runs `fn` with the
-   * instance's handle and the table as that instance has it, and gives the value at once when the
-   * instance layer could run it synchronously on a warm handle, else a promise (see
-   * `InstanceAccess.readSelected`). Made once per fan-out: a warm read allocates no closure.
+   * How a fan-out reads the table on each instance of a fleet's selection. `prepare` gets the
+   * instance's handle and the table as that instance has it, finds its statements and returns the
+   * instance's answer as a function that runs them. `now` does that on a warm handle at once (see
+   * `InstanceAccess.readNow`) and leaves the answer to be run in this same turn of the event loop,
+   * or gives `later`: then `later` reads the instance the async way. Made once per fan-out.
    */
-  tableReader<T>(table: TableModel, mark: number, fn: (db: SqliteDatabase, scope: TableScope, record: InstanceRecord) => T): (record: InstanceRecord) => T | Promise<T> {
-    const read = (db: SqliteDatabase, record: InstanceRecord) => this.#inScope(db, record, table, fn);
-    return (record) => this.#instances.readSelected(record, mark, read);
+  selectionReader<T>(table: TableModel, mark: number, prepare: (db: SqliteDatabase, scope: TableScope, record: InstanceRecord) => () => T): SelectionReader<T> {
+    const ready = (db: SqliteDatabase, record: InstanceRecord) => this.#inScope(db, record, table, prepare);
+    return {
+      now: (record) => this.#instances.readNow(record, mark, ready),
+      later: (record) =>
+        this.#instances.withInstance(record.id, (db, current) => {
+          const answer = ready(db, current);
+          try {
+            return answer();
+          } catch (error) {
+            throw queryError(error);
+          }
+        }),
+      failure: (record, error) => instanceReadError(record.id, queryError(error)),
+    };
   }
 
   #scope(table: TableModel, version: number): TableScope {
@@ -197,10 +234,7 @@ export class DataService {
     try {
       return fn(db, this.#scope(table, record.schema_version), record);
     } catch (error) {
-      if (error instanceof StorageError && /parser stack overflow|too large|too many|too deep/i.test(error.message)) {
-        throw new FleetqlError('QUERY_TOO_COSTLY', 'the filter is nested too deeply for SQLite', { cause: error });
-      }
-      throw error;
+      throw queryError(error);
     }
   }
 
@@ -238,7 +272,7 @@ export class DataService {
   aggregate(instanceId: string, table: TableModel, where: BoolExp | null | undefined, needs?: AggregateNeeds): Promise<AggregateResult> {
     return this.#on(instanceId, table, (db, scope) => {
       const query = selectAggregate(scope, where, needs);
-      const values = scope.exists ? readAggregateRow(db, query) : [0n];
+      const values = scope.exists ? aggregateRowReader(db, query)() : [0n];
       return this.#aggregateResult(instanceId, table, query.layout, values, where);
     });
   }
@@ -247,7 +281,7 @@ export class DataService {
     return this.#on(instanceId, table, (db, scope) => {
       const query = selectGroups(scope, args, pageArgs(args.limit, 0).limit);
       if (!scope.exists) return [];
-      return readAggregateRows(db, query).map((row) => {
+      return aggregateRowsReader(db, query)().map((row) => {
         const keyValues = row.slice(0, query.keys.length);
         const values = row.slice(query.keys.length);
         const match = (alias: string, params: unknown[]) =>

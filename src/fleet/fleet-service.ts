@@ -1,8 +1,8 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { InstanceFilter, InstanceQuery, InstanceRecord } from '../catalog/index.js';
-import { readAggregateRow, readAggregateRows, Row, tupleKey, type AggregateResult, type Connection, type CountAnswer, type Coverage, type DataService, type GroupResult } from '../data/index.js';
+import { aggregateRowReader, aggregateRowsReader, Row, tupleKey, type AggregateResult, type Connection, type CountAnswer, type Coverage, type DataService, type GroupResult } from '../data/index.js';
 import { FleetqlError } from '../errors.js';
-import type { Selection } from '../instances/index.js';
+import { later, type Selection } from '../instances/index.js';
 import type { SqliteDatabase } from '../storage/index.js';
 import {
   AggregateMerge,
@@ -11,6 +11,7 @@ import {
   decodeCursor,
   encodeCursor,
   groupingKeys,
+  inlineLiterals,
   keysetAfter,
   keysetBefore,
   orderFingerprint,
@@ -34,7 +35,8 @@ import {
   type TableModel,
   type TableScope,
 } from '../query/index.js';
-import { fanOut, type FanOutOptions } from './fan-out.js';
+import { fanOut, type FanOutOptions, type FanOutTask } from './fan-out.js';
+import type { RecentQuestions } from './recent-questions.js';
 
 /** Limits and defaults of fleet queries (documented in config). */
 export interface FleetLimits {
@@ -118,13 +120,25 @@ export class FleetService {
   readonly #instances: { select(query: InstanceQuery): Selection };
   readonly #limits: FleetLimits;
   readonly #observer: FanOutObserver | undefined;
+  readonly #recent: RecentQuestions | undefined;
 
-  /** `instances` is the requesting principal's view: its scope joins the catalog filter, so pruning still applies. */
-  constructor(data: DataService, instances: { select(query: InstanceQuery): Selection }, limits: FleetLimits, observer?: FanOutObserver) {
+  /**
+   * `instances` is the requesting principal's view: its scope joins the catalog filter, so pruning
+   * still applies. `recent` is the process's memory of fleet statements: one asked again runs with
+   * its parameters inlined (without it, none is).
+   */
+  constructor(data: DataService, instances: { select(query: InstanceQuery): Selection }, limits: FleetLimits, observer?: FanOutObserver, recent?: RecentQuestions) {
     this.#data = data;
     this.#instances = instances;
     this.#limits = limits;
     this.#observer = observer;
+    this.#recent = recent;
+  }
+
+  /** The statement, with its parameters inlined if the fleet asked it recently (see RecentQuestions). */
+  #asked<Q extends SqlText & { exact?: SqlText | undefined }>(query: Q): Q {
+    if (this.#recent === undefined || !this.#recent.askedBefore(query.sql, query.params)) return query;
+    return { ...query, ...inlineLiterals(query), ...(query.exact === undefined ? {} : { exact: inlineLiterals(query.exact) }) };
   }
 
   /**
@@ -178,21 +192,30 @@ export class FleetService {
   }
 
   /**
-   * Runs `fn` on every target's handle with the table as that instance has it; `onAnswer` folds each
-   * answer that counts as it comes (see `fanOut`), so nothing is kept per instance.
+   * Asks every target: `prepare` gets its handle with the table as that instance has it, finds its
+   * statements and returns its answer as a function that runs them (see `fanOut`: a batch of warm
+   * instances is prepared, then run). `onAnswer` folds each answer that counts as it comes, so
+   * nothing is kept per instance.
    */
   async #run<T>(
     scope: FleetScope,
     field: FleetFieldKind,
     table: TableModel,
-    fn: (db: SqliteDatabase, s: TableScope, instanceId: string) => T,
+    prepare: (db: SqliteDatabase, s: TableScope, instanceId: string) => () => T,
     onAnswer: (value: T) => void,
   ): Promise<{ coverage: Coverage; failures: FleetqlError[] }> {
     const started = performance.now();
     const { records, mark } = scope.selection;
     const { targets } = scope;
-    const read = this.#data.tableReader(table, mark, (db, s, record) => fn(db, s, record.id));
-    const task = (_instanceId: string, index: number) => read(records[index]!);
+    const read = this.#data.selectionReader(table, mark, (db, s, record) => prepare(db, s, record.id));
+    const task: FanOutTask<T> = {
+      prepare: (index) => {
+        const answer = read.now(records[index]!);
+        return answer === later ? undefined : answer;
+      },
+      slow: (index) => read.later(records[index]!),
+      failure: (index, error) => read.failure(records[index]!, error),
+    };
     const { answered, failures } = await fanOut(targets, { ...scope.options, deadline: performance.now() + scope.options.deadlineMs }, task, onAnswer);
     this.#observer?.fanOutDone({ field, targets: targets.length, durationMs: performance.now() - started, failureCodes: failures.map((failure) => failure.code) });
     return { failures, coverage: { targeted: targets.length, answered, failed: failures.length } };
@@ -236,7 +259,8 @@ export class FleetService {
       scope,
       field,
       table,
-      (db, s, id) => {
+      // The plan depends on the bound so far: found when the instance answers.
+      (db, s, id) => () => {
         if (!s.exists || k === 0) return [];
         const bound = top.items.length === k ? top.items[k - 1] : undefined;
         const side = bound === undefined ? 0 : id === bound.instanceId ? 1 : id < bound.instanceId ? 2 : 3;
@@ -276,31 +300,33 @@ export class FleetService {
   #fleetCount(scope: FleetScope, table: TableModel, where: BoolExp | null | undefined, extra?: (s: TableScope) => Extra) {
     return async (columns: readonly ColumnModel[], distinct: boolean): Promise<CountAnswer> => {
       if (!distinct || columns.length === 0) {
-        const plan = perScope((s) => selectCount(s, where, columns, false, extra?.(s)));
+        const plan = perScope((s) => this.#asked(selectCount(s, where, columns, false, extra?.(s))));
         let total = 0n;
         const { failures } = await this.#run(
           scope,
           'count',
           table,
           (db, s) => {
-            if (!s.exists) return 0n;
+            if (!s.exists) return () => 0n;
             const query = plan(s);
-            return BigInt(db.row(query.sql, query.params)?.[0] as bigint);
+            const read = db.rowReader(query.sql);
+            return () => BigInt(read(query.params)?.[0] as bigint);
           },
           (count) => (total += count),
         );
         return { value: Number(total), failures, partial: scope.partial };
       }
       const seen = new Set<string>();
-      const plan = perScope((s) => selectDistinct(s, where, columns, extra?.(s)));
+      const plan = perScope((s) => this.#asked(selectDistinct(s, where, columns, extra?.(s))));
       const { failures } = await this.#run(
         scope,
         'count',
         table,
         (db, s) => {
-          if (!s.exists) return [];
+          if (!s.exists) return () => [];
           const query = plan(s);
-          return db.rows(query.sql, query.params).map((tuple) => tupleKey(tuple));
+          const read = db.rowsReader(query.sql);
+          return () => read(query.params).map((tuple) => tupleKey(tuple));
         },
         (keys) => {
           for (const key of keys) seen.add(key);
@@ -313,7 +339,7 @@ export class FleetService {
   async aggregate(scope: FleetScope, table: TableModel, where: BoolExp | null | undefined, needs?: AggregateNeeds): Promise<FleetAnswer<AggregateResult>> {
     let layout: AggregateLayout | undefined;
     let merge: AggregateMerge | undefined;
-    const plan = perScope((s) => selectAggregate(s, where, needs));
+    const plan = perScope((s) => this.#asked(selectAggregate(s, where, needs)));
     const run = await this.#run(
       scope,
       'aggregate',
@@ -321,8 +347,8 @@ export class FleetService {
       (db, s) => {
         const query = plan(s);
         layout = query.layout;
-        if (!s.exists) return query.layout.kinds.map(({ kind }) => (kind === 'count' || kind === 'count_col' ? 0n : null));
-        return readAggregateRow(db, query);
+        if (!s.exists) return () => query.layout.kinds.map(({ kind }) => (kind === 'count' || kind === 'count_col' ? 0n : null));
+        return aggregateRowReader(db, query);
       },
       (row) => (merge ??= new AggregateMerge(layout!)).add(row),
     );
@@ -347,7 +373,7 @@ export class FleetService {
     const { limit } = pageArgs(args.limit, 0);
     let layout: AggregateLayout = this.#emptyLayout(table);
     // Every group of every instance (no per-instance limit): order and limit apply after merging.
-    const plan = perScope((s) => selectGroups(s, { grouping_keys: args.grouping_keys, where: args.where ?? null }, null));
+    const plan = perScope((s) => this.#asked(selectGroups(s, { grouping_keys: args.grouping_keys, where: args.where ?? null }, null)));
     const merged = new Map<string, { keyValues: unknown[]; merge: AggregateMerge }>();
     const run = await this.#run(
       scope,
@@ -356,7 +382,7 @@ export class FleetService {
       (db, s) => {
         const query = plan(s);
         layout = query.layout;
-        return s.exists ? readAggregateRows(db, query) : [];
+        return s.exists ? aggregateRowsReader(db, query) : () => [];
       },
       (rows) => {
         for (const row of rows) {

@@ -21,6 +21,17 @@ function removeInstanceFile(file: string): void {
   fs.rmSync(migratingFileOf(file), { force: true });
 }
 
+/** Errors from a damaged or missing instance file become INSTANCE_UNAVAILABLE for that instance. */
+export function instanceReadError(id: string, error: unknown): unknown {
+  if (error instanceof StorageError && error.damaged) {
+    return new FleetqlError('INSTANCE_UNAVAILABLE', `instance "${id}" cannot be read`, { cause: error, extensions: { instance_id: id } });
+  }
+  if (isFleetqlError(error, 'INSTANCE_UNAVAILABLE') && error.extensions['instance_id'] === undefined) {
+    return new FleetqlError('INSTANCE_UNAVAILABLE', `instance "${id}" cannot be read: ${error.message}`, { cause: error, extensions: { instance_id: id } });
+  }
+  return error;
+}
+
 /** What `readNow` returns when the read must go through `withInstance`. */
 export const later: unique symbol = Symbol('later');
 
@@ -184,6 +195,9 @@ export class InstanceService {
    * before the relabel would. Anything else (not ACTIVE, a lazy migration due, a migration
    * waiting, the handle not cached or being evicted or reopened since) goes the async way, which
    * reads the catalog again.
+   *
+   * What `fn` returns may go on using the handle until the event loop turns (a fan-out prepares a
+   * batch of statements, then runs them): only a turn lets anything close a handle in between.
    */
   readNow<T>(record: InstanceRecord, mark: number, fn: (db: SqliteDatabase, record: InstanceRecord) => T): T | typeof later {
     const id = record.id;
@@ -193,7 +207,7 @@ export class InstanceService {
       const result = this.#cache.useCached(this.#layout.fileOf(id as InstanceId), mark, fn, record);
       return result === notCached ? later : result;
     } catch (error) {
-      throw this.#unavailable(id, error);
+      throw instanceReadError(id, error);
     }
   }
 
@@ -234,20 +248,10 @@ export class InstanceService {
     try {
       return await this.#cache.use(this.#layout.fileOf(record.id as InstanceId), (db) => fn(db, record));
     } catch (error) {
-      throw this.#unavailable(record.id, error);
+      throw instanceReadError(record.id, error);
     }
   }
 
-  /** Errors from a damaged or missing file become INSTANCE_UNAVAILABLE for that instance. */
-  #unavailable(id: string, error: unknown): unknown {
-    if (error instanceof StorageError && error.damaged) {
-      return new FleetqlError('INSTANCE_UNAVAILABLE', `instance "${id}" cannot be read`, { cause: error, extensions: { instance_id: id } });
-    }
-    if (isFleetqlError(error, 'INSTANCE_UNAVAILABLE') && error.extensions['instance_id'] === undefined) {
-      return new FleetqlError('INSTANCE_UNAVAILABLE', `instance "${id}" cannot be read: ${error.message}`, { cause: error, extensions: { instance_id: id } });
-    }
-    return error;
-  }
 
   /**
    * Runs `work` on the instance's file with nobody else on it: new users wait (without blocking the
@@ -268,7 +272,7 @@ export class InstanceService {
       if (!fs.existsSync(file)) throw new FleetqlError('INSTANCE_UNAVAILABLE', 'the instance file is missing');
       return await work(file);
     } catch (error) {
-      throw this.#unavailable(id, error);
+      throw instanceReadError(id, error);
     } finally {
       this.#exclusive.delete(id);
       release();

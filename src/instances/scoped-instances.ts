@@ -3,7 +3,7 @@ import { FleetqlError, instanceNotFound } from '../errors.js';
 import { appliedMigrations, type AppliedMigration } from '../migrations/index.js';
 import type { SqliteDatabase } from '../storage/index.js';
 import { parseInstanceId } from './instance-id.js';
-import { later, type InstanceService } from './instance-service.js';
+import type { InstanceService, later } from './instance-service.js';
 
 /**
  * What one principal may touch. `instances` undefined: every instance. Otherwise only the
@@ -22,7 +22,7 @@ export const unrestricted: InstanceScope = Object.freeze({ write: true, lifecycl
 /** Instances listed to be read one after another (a fleet's targets), and when the listing began. */
 export interface Selection {
   readonly records: readonly InstanceRecord[];
-  /** Passed back to `readSelected`: it tells which cached handles have been open since the listing. */
+  /** Passed back to `readNow`: it tells which cached handles have been open since the listing. */
   readonly mark: number;
 }
 
@@ -30,10 +30,10 @@ export interface Selection {
 export interface InstanceAccess {
   withInstance<T>(rawId: unknown, fn: (db: SqliteDatabase, record: InstanceRecord) => T | Promise<T>, options?: { write?: boolean }): Promise<T>;
   /**
-   * A read of one instance of a `Selection` made by this access: the result itself when it could
-   * run at once on a warm handle, a promise otherwise (then exactly as `withInstance`).
+   * A read of one instance of a `Selection` made by this access, run at once on its warm handle
+   * (see InstanceService.readNow), or `later` when `withInstance` must do it.
    */
-  readSelected<T>(record: InstanceRecord, mark: number, fn: (db: SqliteDatabase, record: InstanceRecord) => T): T | Promise<T>;
+  readNow<T>(record: InstanceRecord, mark: number, fn: (db: SqliteDatabase, record: InstanceRecord) => T): T | typeof later;
 }
 
 /** The scope as a catalog filter, so listings and fleet pruning apply it in SQL. */
@@ -94,7 +94,7 @@ export class ScopedInstances implements InstanceAccess {
     return this.#service.list({ ...query, where: this.#where(query.where) });
   }
 
-  /** `list`, as a `Selection` for `readSelected`. */
+  /** `list`, as a `Selection` for `readNow`. */
   select(query: InstanceQuery): Selection {
     const mark = this.#service.readMark;
     return { records: this.list(query), mark };
@@ -129,11 +129,10 @@ export class ScopedInstances implements InstanceAccess {
     }
   }
 
-  readSelected<T>(record: InstanceRecord, mark: number, fn: (db: SqliteDatabase, record: InstanceRecord) => T): T | Promise<T> {
+  readNow<T>(record: InstanceRecord, mark: number, fn: (db: SqliteDatabase, record: InstanceRecord) => T): T | typeof later {
     // The selection applied the scope in SQL; checking the record again costs a set lookup.
     if (!this.#allows(record)) throw instanceNotFound(record.id);
-    const value = this.#service.readNow(record, mark, fn);
-    return value === later ? this.withInstance(record.id, fn) : value;
+    return this.#service.readNow(record, mark, fn);
   }
 
   appliedMigrations(rawId: unknown): Promise<AppliedMigration[]> {

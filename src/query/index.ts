@@ -1,6 +1,7 @@
 export { buildDataModel } from './data-model.js';
 export type { ColumnModel, ConstraintModel, DataModel, RelationshipModel, TableModel } from './data-model.js';
 export { decodeCursor, encodeCursor, orderFingerprint } from './cursor.js';
+export { inlineLiterals } from './literals.js';
 export { deleteRows, insertRow, updateRows } from './mutations.js';
 export type { OnConflict } from './mutations.js';
 export {

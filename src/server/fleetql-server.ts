@@ -12,7 +12,7 @@ import { InstanceService, instanceSettings, ScopedInstances } from '../instances
 import { loadMigrations, verifyAgainstCatalog, type MigrationSet } from '../migrations/index.js';
 import { DataService, RelationshipLoaders } from '../data/index.js';
 import { ArchiveService, FileArchiveStore, S3ArchiveStore, type ArchiveStore } from '../archive/index.js';
-import { FleetService } from '../fleet/index.js';
+import { FleetService, RecentQuestions } from '../fleet/index.js';
 import { RolloutService } from '../rollouts/index.js';
 import { schemaForMigrations, type Context } from '../schema/index.js';
 import { createLogger, type Logger } from '../logger.js';
@@ -137,11 +137,12 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
         deadlineMs: config.fleetDeadlineMs,
         maxCost: config.fleetMaxCost,
       };
+      const recentQuestions = new RecentQuestions();
       // Per request: the principal's view of the instances, and the data and fleet services over it.
       const servicesFor = (principal: Principal | undefined) => {
         const view = new ScopedInstances(instances, principal === undefined ? { instances: { ids: [] }, write: false, lifecycle: false } : scopeOf(principal));
         const data = new DataService(model, view);
-        return { instances: view, data, fleet: new FleetService(data, view, fleetLimits, metrics), loaders: new RelationshipLoaders(data) };
+        return { instances: view, data, fleet: new FleetService(data, view, fleetLimits, metrics, recentQuestions), loaders: new RelationshipLoaders(data) };
       };
       const yoga = createYoga<GateContext, Context>({
         schema,

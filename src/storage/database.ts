@@ -39,6 +39,13 @@ export interface RunResult {
 type Statement = ReturnType<InstanceType<typeof Database>['prepare']>;
 type StatementUse = 'all' | 'get' | 'run' | 'rawAll' | 'rawGet';
 
+/**
+ * Statements kept per connection and way of reading: past this the oldest is dropped (and prepared
+ * again if asked for). Queries are open-ended, and a fleet question asked again is a new text per
+ * value (see query/literals.ts), so without a bound every handle's cache would only grow.
+ */
+const maxStatementsPerUse = 64;
+
 /** Process-wide counters, for metrics and for tests that bound how many statements a request runs. */
 export const storageStats = { statementsExecuted: 0 };
 
@@ -117,6 +124,13 @@ export class SqliteDatabase {
     return new SqliteDatabase(path, db, options.journalMode === 'wal' ? 3 : 1, options.safeIntegers ?? false, holdsReadLock);
   }
 
+  /** Statements cached on this connection now, every way of reading counted (bounded: see maxStatementsPerUse). */
+  get statementsCached(): number {
+    let count = 0;
+    for (const statements of Object.values(this.#statements)) count += statements.size;
+    return count;
+  }
+
   get isOpen(): boolean {
     return this.#db !== undefined;
   }
@@ -124,10 +138,7 @@ export class SqliteDatabase {
   #statement(sql: string, use: StatementUse): Statement {
     const statements = this.#statements[use];
     const cached = statements.get(sql);
-    if (cached !== undefined) {
-      storageStats.statementsExecuted += 1;
-      return cached;
-    }
+    if (cached !== undefined) return cached;
     const db = this.#db;
     if (db === undefined) throw new Error(`database ${this.path} is closed`);
     let statement: Statement;
@@ -141,47 +152,52 @@ export class SqliteDatabase {
     this.#release.live += 1;
     descriptorTracker.watchStatement(statement, this.#release);
     statements.set(sql, statement);
-    storageStats.statementsExecuted += 1;
+    if (statements.size > maxStatementsPerUse) statements.delete(statements.keys().next().value!);
     return statement;
+  }
+
+  /** Runs `statement` the way `use` reads (one place counts executions and translates errors). */
+  #execute(statement: Statement, use: 'all' | 'get', params: readonly unknown[]): unknown {
+    storageStats.statementsExecuted += 1;
+    try {
+      return use === 'all' ? statement.all(params as unknown[]) : (statement.get(params as unknown[]) ?? undefined);
+    } catch (error) {
+      throw translate(error);
+    }
   }
 
   // Parameters go to the driver as one array: spread, a single null or Uint8Array would be taken for named parameters.
   all<Row = Record<string, unknown>>(sql: string, params: readonly unknown[] = []): Row[] {
-    const statement = this.#statement(sql, 'all');
-    try {
-      return statement.all(params as unknown[]) as Row[];
-    } catch (error) {
-      throw translate(error);
-    }
+    return this.#execute(this.#statement(sql, 'all'), 'all', params) as Row[];
   }
 
   /** Rows as arrays in select-list order: no per-row objects, and no driver metadata mixed into rows. */
   rows(sql: string, params: readonly unknown[] = []): unknown[][] {
-    const statement = this.#statement(sql, 'rawAll');
-    try {
-      return statement.all(params as unknown[]) as unknown[][];
-    } catch (error) {
-      throw translate(error);
-    }
+    return this.#execute(this.#statement(sql, 'rawAll'), 'all', params) as unknown[][];
   }
 
   /** The first row as an array (one native call: no iterator, no result list), or undefined. */
   row(sql: string, params: readonly unknown[] = []): unknown[] | undefined {
+    return this.#execute(this.#statement(sql, 'rawGet'), 'get', params) as unknown[] | undefined;
+  }
+
+  /**
+   * `row` of one SQL text with its statement found now: a fan-out finds the statements of a batch
+   * of instances first and then runs them back to back, with little else between two driver calls.
+   */
+  rowReader(sql: string): (params: readonly unknown[]) => unknown[] | undefined {
     const statement = this.#statement(sql, 'rawGet');
-    try {
-      return (statement.get(params as unknown[]) ?? undefined) as unknown[] | undefined;
-    } catch (error) {
-      throw translate(error);
-    }
+    return (params) => this.#execute(statement, 'get', params) as unknown[] | undefined;
+  }
+
+  /** `rows` of one SQL text with its statement found now (see rowReader). */
+  rowsReader(sql: string): (params: readonly unknown[]) => unknown[][] {
+    const statement = this.#statement(sql, 'rawAll');
+    return (params) => this.#execute(statement, 'all', params) as unknown[][];
   }
 
   get<Row = Record<string, unknown>>(sql: string, params: readonly unknown[] = []): Row | undefined {
-    const statement = this.#statement(sql, 'get');
-    try {
-      return (statement.get(params as unknown[]) ?? undefined) as Row | undefined;
-    } catch (error) {
-      throw translate(error);
-    }
+    return this.#execute(this.#statement(sql, 'get'), 'get', params) as Row | undefined;
   }
 
   /**
@@ -196,6 +212,7 @@ export class SqliteDatabase {
     return this.#writing(() => {
       this.#writes += 1;
       const statement = this.#statement(sql, 'run');
+      storageStats.statementsExecuted += 1;
       try {
         const result = statement.run(params as unknown[]);
         return { changes: Number(result.changes), lastInsertRowid: result.lastInsertRowid };

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { DataService, type Row } from '../../src/data/index.js';
 import { FleetService } from '../../src/fleet/index.js';
-import { ScopedInstances, unrestricted, type InstanceAccess } from '../../src/instances/index.js';
+import { later, ScopedInstances, unrestricted, type InstanceAccess } from '../../src/instances/index.js';
 import { loadMigrations } from '../../src/migrations/index.js';
 import { schemaForMigrations } from '../../src/schema/index.js';
 import { repoRoot, startServer, type GraphQLResponse, type InProcessServer } from '../helpers/servers.js';
@@ -101,11 +101,11 @@ test('instances answering out of order (later ids first) meet a bound from a lat
   // Every read goes the async way and the instance with the last id answers first, so instances
   // read late sort before the one the bound came from (the bound must then take ties too).
   const reversed: InstanceAccess & Pick<ScopedInstances, 'select'> = {
-    withInstance: (id, fn, options) => view.withInstance(id, fn, options),
-    readSelected: (record, _mark, fn) => {
-      const delay = 3 * (99 - Number(record.id.slice(4)));
-      return new Promise((resolve) => setTimeout(resolve, delay)).then(() => view.withInstance(record.id, fn));
+    withInstance: (id, fn, options) => {
+      const delay = 3 * (99 - Number(String(id).slice(4)));
+      return new Promise((resolve) => setTimeout(resolve, delay)).then(() => view.withInstance(id, fn, options));
     },
+    readNow: () => later,
     select: (query) => view.select(query),
   };
   const { model } = schemaForMigrations(loadMigrations(migrationsDir));

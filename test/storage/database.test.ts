@@ -52,3 +52,16 @@ test('a connection that holds its read lock: others read but cannot write while 
   assert.deepEqual(reader.row('SELECT count(*) FROM t'), [4]);
   reader.close();
 });
+
+test('the statement cache is bounded per way of reading: the oldest statements go, the answers stay right', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleetql-storage-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const db = SqliteDatabase.open(path.join(dir, 'a.db'), { journalMode: 'delete', busyTimeoutMs: 1000, safeIntegers: true });
+  t.after(() => db.close());
+  for (let i = 0; i < 200; i++) {
+    assert.deepEqual(db.row(`SELECT ${i}`), [BigInt(i)]);
+    assert.deepEqual(db.rowsReader(`SELECT ${i}, 'rows'`)([]), [[BigInt(i), 'rows']]);
+  }
+  assert.equal(db.statementsCached, 128, '64 for row, 64 for rows');
+  assert.deepEqual(db.row('SELECT 0'), [0n], 'a dropped statement is prepared again');
+});

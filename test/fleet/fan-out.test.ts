@@ -1,0 +1,101 @@
+/**
+ * The fan-out on its own, with answers that need no database: warm targets are prepared in
+ * batches and run with one clock reading per batch, a batch over the instance timeout is asked
+ * again one by one, failures are reported per target, and slow targets take the async way.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { FleetqlError } from '../../src/errors.js';
+import { fanOut, type FanOutTask } from '../../src/fleet/index.js';
+
+const busy = (ms: number) => {
+  const until = performance.now() + ms;
+  while (performance.now() < until);
+};
+
+function targetsOf(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `t-${String(i).padStart(3, '0')}`);
+}
+
+test('warm targets answer in batches, each answer delivered once; slow targets take the async way', async () => {
+  const targets = targetsOf(100);
+  const runs = new Map<number, number>();
+  const task: FanOutTask<number> = {
+    // Every tenth target is cold: it must go the async way.
+    prepare: (index) => (index % 10 === 3 ? undefined : () => (runs.set(index, (runs.get(index) ?? 0) + 1), index * 2)),
+    slow: async (index) => {
+      await new Promise((resolve) => setImmediate(resolve));
+      return index * 2;
+    },
+    failure: (_index, error) => error,
+  };
+  const delivered = new Map<number, number>();
+  const result = await fanOut(targets, { concurrency: 4, instanceTimeoutMs: 10_000, deadline: performance.now() + 60_000 }, task, (value, index) => {
+    assert.ok(!delivered.has(index), `target ${index} delivered twice`);
+    delivered.set(index, value);
+  });
+  assert.equal(result.answered, 100);
+  assert.deepEqual(result.failures, []);
+  assert.deepEqual([...delivered.keys()].sort((a, b) => a - b), [...targets.keys()]);
+  for (const [index, value] of delivered) assert.equal(value, index * 2);
+  assert.ok([...runs.values()].every((count) => count === 1), 'a batch within the timeout runs each answer once');
+});
+
+test('a batch over the instance timeout is asked again one by one: only the slow target is reported, the others count once', async () => {
+  const targets = targetsOf(40);
+  const runs = new Map<number, number>();
+  const slowIndex = 5;
+  const task: FanOutTask<string> = {
+    prepare: (index) => () => {
+      runs.set(index, (runs.get(index) ?? 0) + 1);
+      if (index === slowIndex) busy(40);
+      return targets[index]!;
+    },
+    slow: () => Promise.reject(new Error('no target is cold here')),
+    failure: (_index, error) => error,
+  };
+  const delivered: number[] = [];
+  const result = await fanOut(targets, { concurrency: 1, instanceTimeoutMs: 20, deadline: performance.now() + 60_000 }, task, (_value, index) => delivered.push(index));
+  assert.deepEqual(
+    result.failures.map((f) => [f.code, f.extensions['instance_id']]),
+    [['INSTANCE_TIMEOUT', targets[slowIndex]]],
+  );
+  assert.equal(result.answered, 39);
+  assert.deepEqual([...delivered].sort((a, b) => a - b), [...targets.keys()].filter((i) => i !== slowIndex), 'every other target delivered once, the slow one not at all');
+  // The first batch (32 targets, the slow one among them) ran twice; after it, each target once.
+  for (let index = 0; index < 32; index++) assert.equal(runs.get(index), 2, `target ${index} of the batch over the timeout`);
+  for (let index = 32; index < 40; index++) assert.equal(runs.get(index), 1, `target ${index} after it`);
+});
+
+test('failures are per target: in preparing, in answering (as the task reports them), in the async way; and past the deadline nothing starts', async () => {
+  const targets = targetsOf(12);
+  const task: FanOutTask<number> = {
+    prepare: (index) => {
+      if (index === 1) throw new FleetqlError('INSTANCE_UNAVAILABLE', 'cannot be read');
+      if (index === 2) return () => { throw new Error('disk on fire'); };
+      if (index === 3) return undefined;
+      return () => index;
+    },
+    slow: async () => {
+      throw new FleetqlError('INSTANCE_QUARANTINED', 'quarantined');
+    },
+    failure: (index, error) => new FleetqlError('QUERY_TOO_COSTLY', `reported for ${index}: ${(error as Error).message}`),
+  };
+  const result = await fanOut(targets, { concurrency: 2, instanceTimeoutMs: 10_000, deadline: performance.now() + 60_000 }, task, () => undefined);
+  assert.deepEqual(
+    result.failures.map((f) => [f.extensions['instance_id'], f.code]),
+    [
+      ['t-001', 'INSTANCE_UNAVAILABLE'],
+      ['t-002', 'QUERY_TOO_COSTLY'],
+      ['t-003', 'INSTANCE_QUARANTINED'],
+    ],
+  );
+  assert.match(result.failures[1]!.message, /reported for 2: disk on fire/);
+  assert.equal(result.answered, 9);
+
+  let ran = 0;
+  const late = await fanOut(targets, { concurrency: 2, instanceTimeoutMs: 10_000, deadline: performance.now() - 1 }, { prepare: () => () => ++ran, slow: async () => ++ran, failure: (_i, e) => e }, () => undefined);
+  assert.equal(ran, 0, 'nothing runs past the deadline');
+  assert.deepEqual(new Set(late.failures.map((f) => f.code)), new Set(['INSTANCE_TIMEOUT']));
+  assert.equal(late.failures.length, 12);
+});
