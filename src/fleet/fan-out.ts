@@ -45,19 +45,21 @@ export interface FanOutTask<T> {
 }
 
 /**
- * Targets a worker prepares before it runs any of them: their handles and statements are found
- * first, then the answers run back to back, with one clock reading for the batch (see
- * bench/RESULTS.md for what that saved).
+ * Most targets a worker prepares before it runs any of them: their handles and statements are
+ * found first, then the answers run back to back, with one clock reading for the batch (see
+ * bench/RESULTS.md for what that saved). A fan-out starts with batches of one and doubles them
+ * while a batch takes well under a slice, so slow answers still let the event loop turn between
+ * them.
  */
-const batchSize = 32;
+const maxBatch = 32;
 
 /**
  * Runs every target's answer; each answer that counts (not timed out) goes to `onAnswer` as soon
  * as it is known, and each failure comes back in the result: it never throws for an instance's
  * failure, and it keeps nothing per answered instance (a merge folds answers as they come, and can
  * tighten what later instances are asked for). `concurrency` workers take targets in turn: a
- * worker prepares the warm ones in a batch (up to `batchSize`, ending at the first target that
- * must go the slow way), runs their answers, then that slow one. The workers yield to
+ * worker prepares the warm ones in a batch (see maxBatch; it ends at the first target that must
+ * go the slow way), runs their answers, then that slow one. The workers yield to
  * the event loop together every few milliseconds (one slice per turn of the loop, whoever uses
  * it), so a fan-out over thousands of instances does not stall single-instance requests.
  *
@@ -65,7 +67,8 @@ const batchSize = 32;
  * is measured, and an answer that took longer than the instance timeout is dropped and reported.
  * A batch is timed as a whole: within the timeout, so was each of its instances. Over it, each of
  * its instances is asked again alone and timed (a slow one is read twice), and so is every later
- * instance of that worker. Instances not started before the deadline are not started at all.
+ * instance of the fan-out. Instances not started before the deadline are not started at all (a
+ * batch starts together).
  */
 export async function fanOut<T>(targets: readonly string[], options: FanOutOptions, task: FanOutTask<T>, onAnswer: (value: T, index: number) => void): Promise<FanOutResult> {
   const failures: Array<{ index: number; error: FleetqlError }> = [];
@@ -106,8 +109,15 @@ export async function fanOut<T>(targets: readonly string[], options: FanOutOptio
       answered += 1;
     }
   };
-  /** Runs a prepared answer alone, timed from `started`; gives the time it ended. */
+  // Set once a batch took longer than the instance timeout: from then on each answer is timed alone.
+  let timeEach = false;
+  let batchSize = 1;
+  /** Runs a prepared answer alone, timed from `started` (unless the deadline passed); gives the time it ended. */
   const answerTimed = (index: number, answer: () => T, started: number): number => {
+    if (started > options.deadline) {
+      notReached(index);
+      return started;
+    }
     let now = started;
     try {
       const value = answer();
@@ -121,8 +131,6 @@ export async function fanOut<T>(targets: readonly string[], options: FanOutOptio
   };
   const worker = async () => {
     let wentAsync = false;
-    // Set once a batch took longer than the instance timeout: this worker then times each answer.
-    let timeEach = false;
     // Per target of the batch: its prepared answer (undefined once it failed), then the answer.
     const prepared: Array<(() => T) | undefined> = [];
     const values: T[] = [];
@@ -137,7 +145,7 @@ export async function fanOut<T>(targets: readonly string[], options: FanOutOptio
       // Prepare: no other worker runs until this one awaits, so the batch is this worker's.
       const from = next;
       let slow = -1;
-      while (next < targets.length && next - from < batchSize) {
+      while (next < targets.length && next - from < (timeEach ? 1 : batchSize)) {
         const index = next++;
         try {
           const ready = task.prepare(index);
@@ -172,9 +180,13 @@ export async function fanOut<T>(targets: readonly string[], options: FanOutOptio
             }
           }
           now = performance.now();
-          if (now - started <= options.instanceTimeoutMs) {
+          const took = now - started;
+          // Double the batch while doubling it would still take under half a slice.
+          if (4 * took < sliceMs) batchSize = Math.min(maxBatch, 2 * batchSize);
+          else if (took > sliceMs) batchSize = Math.max(1, batchSize >> 1);
+          if (took <= options.instanceTimeoutMs) {
             // Then no instance of the batch took longer.
-            prepared.forEach((answer, i) => answer && settle(from + i, values[i] as T, now - started));
+            prepared.forEach((answer, i) => answer && settle(from + i, values[i] as T, took));
           } else {
             // One may have, and the batch does not tell which: each is asked again, timed alone.
             // Nothing of the batch counted yet, so a merge sees each answer once.
