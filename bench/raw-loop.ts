@@ -4,25 +4,34 @@
  * handle or page of the driver is left over from another measurement); prints one JSON line.
  *
  *   node --expose-gc --import tsx bench/raw-loop.ts <job.json>
+ *   node --import tsx bench/raw-loop.ts --passes <passes.json>
  *
- * Jobs: `cold` (open, query, close each file), `warm` (every file open, statement prepared; timed
- * passes after one untimed pass), `migrate` (the rollout's migration in one transaction per file),
- * `archive` / `restore` (read + gzip + write each file / gunzip + write).
+ * Jobs: `cold` (open, query, close each file), `migrate` (the rollout's migration in one
+ * transaction per file), `archive` / `restore` (read + gzip + write each file / gunzip + write).
+ *
+ * `--passes`: the warm loop kept running, so its passes can be paired one by one with fleetql's
+ * requests (a ratio per pair, the sides a moment apart rather than minutes). Every file is opened
+ * once and every pass's statements prepared; after one untimed pass of each, it prints `ready`,
+ * then runs the pass named on each line of its input and prints its time and answer as one JSON
+ * line. It closes its files and exits when its input ends.
  */
 import Database from 'libsql';
 import fs from 'node:fs';
 import path from 'node:path';
+import readline from 'node:readline';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import zlib from 'node:zlib';
 import { instanceSql } from './lib/queries.js';
 
 export type RawJob =
   | { kind: 'cold'; files: string[]; query: keyof typeof instanceSql; rounds: number }
-  | { kind: 'warm'; files: string[]; query: keyof typeof instanceSql; rounds: number }
   /** `record`: also records the migration in the file's own table, as fleetql does (the version, name, checksum, time). */
   | { kind: 'migrate'; files: string[]; sql: string; record?: string }
   | { kind: 'archive'; files: string[]; outDir: string }
   | { kind: 'restore'; files: string[]; outDir: string };
+
+/** Named warm passes: each runs `query` over `files` (a file in several passes is opened once). */
+export type RawPasses = Record<string, { query: keyof typeof instanceSql; files: string[] }>;
 
 export interface RawResult {
   /** Milliseconds of each timed pass. */
@@ -89,27 +98,6 @@ export async function runRawJob(job: RawJob): Promise<RawResult> {
     }
     return { ms, answer };
   }
-  if (job.kind === 'warm') {
-    // Each handle keeps its read lock between passes, as fleetql's cached handles do (without, each
-    // read takes and releases the file's lock and rereads its change counter).
-    const open = job.files.map((file) => {
-      const db = new Database(file);
-      db.exec('PRAGMA locking_mode = EXCLUSIVE');
-      return { file, db };
-    });
-    // Raw mode set once: setting it on every call cost the warm loop about a fifth more (1,000 files).
-    const prepared = open.map(({ file, db }) => ({ file, statement: db.prepare(instanceSql[job.query]).raw(true) }));
-    let answer: unknown;
-    for (let round = -1; round < job.rounds; round++) {
-      const merge = merger(job.query);
-      const t0 = performance.now();
-      for (const { file, statement } of prepared) merge.add(file, statement);
-      if (round >= 0) ms.push(performance.now() - t0);
-      answer = merge.answer();
-    }
-    for (const { db } of open) db.close();
-    return { ms, answer };
-  }
   if (job.kind === 'migrate') {
     const t0 = performance.now();
     for (const file of job.files) {
@@ -130,8 +118,46 @@ export async function runRawJob(job: RawJob): Promise<RawResult> {
   return { ms };
 }
 
+/** The `--passes` mode (see the top of this file). */
+export async function servePasses(passes: RawPasses): Promise<void> {
+  // Each handle keeps its read lock between passes, as fleetql's cached handles do (without, each
+  // read takes and releases the file's lock and rereads its change counter).
+  const handles = new Map<string, Db>();
+  const handleOf = (file: string) => {
+    let db = handles.get(file);
+    if (db === undefined) {
+      db = new Database(file);
+      db.exec('PRAGMA locking_mode = EXCLUSIVE');
+      handles.set(file, db);
+    }
+    return db;
+  };
+  // Raw mode set once: setting it on every call cost the warm loop about a fifth more (1,000 files).
+  const prepared = new Map(
+    Object.entries(passes).map(([name, { query, files }]) => [name, { query, statements: files.map((file) => ({ file, statement: handleOf(file).prepare(instanceSql[query]).raw(true) })) }]),
+  );
+  const run = (pass: NonNullable<ReturnType<typeof prepared.get>>): RawResult => {
+    const merge = merger(pass.query);
+    const t0 = performance.now();
+    for (const { file, statement } of pass.statements) merge.add(file, statement);
+    return { ms: [performance.now() - t0], answer: merge.answer() };
+  };
+  for (const pass of prepared.values()) run(pass);
+  process.stdout.write('ready\n');
+  for await (const line of readline.createInterface({ input: process.stdin })) {
+    const pass = prepared.get(line.trim());
+    if (pass === undefined) throw new Error(`no pass named ${JSON.stringify(line)}`);
+    process.stdout.write(`${JSON.stringify(run(pass))}\n`);
+  }
+  for (const db of handles.values()) db.close();
+}
+
 if (process.argv[1] !== undefined && import.meta.filename === path.resolve(process.argv[1])) {
-  const job = JSON.parse(fs.readFileSync(process.argv[2]!, 'utf8')) as RawJob;
-  const result = await runRawJob(job);
-  process.stdout.write(`${JSON.stringify(result)}\n`);
+  if (process.argv[2] === '--passes') {
+    await servePasses(JSON.parse(fs.readFileSync(process.argv[3]!, 'utf8')) as RawPasses);
+  } else {
+    const job = JSON.parse(fs.readFileSync(process.argv[2]!, 'utf8')) as RawJob;
+    const result = await runRawJob(job);
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+  }
 }

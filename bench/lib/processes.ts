@@ -7,7 +7,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { RawJob, RawResult } from '../raw-loop.js';
+import readline from 'node:readline';
+import type { RawJob, RawPasses, RawResult } from '../raw-loop.js';
 import { demoMigrationsDir, repoRoot } from './fleet.js';
 
 export interface ServerProcess {
@@ -149,4 +150,60 @@ export async function runRaw(job: RawJob): Promise<RawResult> {
   } finally {
     fs.rmSync(path.dirname(jobFile), { recursive: true, force: true });
   }
+}
+
+export interface RawPassRunner {
+  /** Runs the named pass once: its time in milliseconds and its answer. */
+  pass(name: string): Promise<{ ms: number; answer: unknown }>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The raw warm loop kept running in its own process (raw-loop.ts `--passes`): every file open, the
+ * statements prepared, a pass run on demand, so each can be paired with a fleetql request.
+ */
+export async function startRawPasses(passes: RawPasses, timeoutMs = 300_000): Promise<RawPassRunner> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleetql-bench-passes-'));
+  const jobFile = path.join(dir, 'passes.json');
+  fs.writeFileSync(jobFile, JSON.stringify(passes));
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/raw-loop.ts', '--passes', jobFile], { cwd: repoRoot, env: cleanEnv({}), stdio: ['pipe', 'pipe', 'pipe'] });
+  live.add(child);
+  let err = '';
+  child.stderr.on('data', (chunk: Buffer) => (err = (err + chunk.toString()).slice(-4000)));
+  // Replies come one line per request, in order: each waiter takes the next line.
+  const waiting: Array<{ resolve: (line: string) => void; reject: (error: Error) => void }> = [];
+  let ended: Error | undefined;
+  readline.createInterface({ input: child.stdout }).on('line', (line) => waiting.shift()?.resolve(line));
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => {
+      live.delete(child);
+      fs.rmSync(dir, { recursive: true, force: true });
+      ended = new Error(`raw passes exited (${code ?? signal}): ${err.slice(-2000)}`);
+      for (const waiter of waiting.splice(0)) waiter.reject(ended);
+      resolve();
+    });
+  });
+  const nextLine = () => new Promise<string>((resolve, reject) => (ended ? reject(ended) : waiting.push({ resolve, reject })));
+  const ready = nextLine();
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  try {
+    const line = await ready;
+    if (line !== 'ready') throw new Error(`raw passes said ${JSON.stringify(line)} before ready`);
+  } finally {
+    clearTimeout(timer);
+  }
+  return {
+    pass: async (name) => {
+      const reply = nextLine();
+      child.stdin.write(`${name}\n`);
+      const result = JSON.parse(await reply) as RawResult;
+      return { ms: result.ms[0]!, answer: result.answer };
+    },
+    stop: async () => {
+      child.stdin.end();
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
 }
