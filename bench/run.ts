@@ -1,7 +1,8 @@
 /**
  * What the per-instance pattern costs through fleetql, side by side with one shared database and
  * with the physical limit (the raw driver looping over the same files). Every ratio is taken in the
- * same run, sides alternating between rounds, medians reported. Prints one table and writes it to
+ * same run, sides alternating between rounds, medians reported; warm fan-outs are paired with the
+ * raw loop request by request (see fleetQueries). Prints one table and writes it to
  * bench/RESULTS.md with the machine, versions and date.
  *
  *   npm run bench [-- --quick] [--sizes 1000,10000] [--only 1,2,3,4,5,6,7] [--rounds n] [--seconds n] [--no-write]
