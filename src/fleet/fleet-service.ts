@@ -2,7 +2,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { InstanceFilter, InstanceQuery, InstanceRecord } from '../catalog/index.js';
 import { aggregateRowReader, aggregateRowsReader, Row, tupleKey, type AggregateResult, type Connection, type CountAnswer, type Coverage, type DataService, type GroupResult } from '../data/index.js';
 import { FleetqlError } from '../errors.js';
-import { later, type Selection } from '../instances/index.js';
+import { later, type PreparedReadsAccess, type Selection } from '../instances/index.js';
 import type { SqliteDatabase } from '../storage/index.js';
 import {
   AggregateMerge,
@@ -104,6 +104,11 @@ function perScope<Q>(build: (scope: TableScope) => Q): (scope: TableScope) => Q 
   };
 }
 
+/** A fleet question as its prepared reads are kept by (see InstanceService.keepPreparedReads). */
+function questionKey(field: FleetFieldKind, table: TableModel, query: SqlText): string {
+  return `${field}\u0000${table.sql}\u0000${query.sql}\u0000${JSON.stringify(query.params, (_key, value: unknown) => (typeof value === 'bigint' ? `${value}n` : value))}`;
+}
+
 function both(a: Extra | undefined, b: Extra | undefined): Extra | undefined {
   if (a === undefined || b === undefined) return a ?? b;
   return (alias, params) => [...a(alias, params), ...b(alias, params)];
@@ -117,7 +122,7 @@ function both(a: Extra | undefined, b: Extra | undefined): Extra | undefined {
  */
 export class FleetService {
   readonly #data: DataService;
-  readonly #instances: { select(query: InstanceQuery): Selection };
+  readonly #instances: { select(query: InstanceQuery): Selection; readonly prepared?: PreparedReadsAccess };
   readonly #limits: FleetLimits;
   readonly #observer: FanOutObserver | undefined;
   readonly #recent: RecentQuestions | undefined;
@@ -127,7 +132,7 @@ export class FleetService {
    * still applies. `recent` is the process's memory of fleet statements: one asked again runs with
    * its parameters inlined (without it, none is).
    */
-  constructor(data: DataService, instances: { select(query: InstanceQuery): Selection }, limits: FleetLimits, observer?: FanOutObserver, recent?: RecentQuestions) {
+  constructor(data: DataService, instances: { select(query: InstanceQuery): Selection; readonly prepared?: PreparedReadsAccess }, limits: FleetLimits, observer?: FanOutObserver, recent?: RecentQuestions) {
     this.#data = data;
     this.#instances = instances;
     this.#limits = limits;
@@ -203,22 +208,49 @@ export class FleetService {
     table: TableModel,
     prepare: (db: SqliteDatabase, s: TableScope, instanceId: string) => () => T,
     onAnswer: (value: T) => void,
+    question?: string,
   ): Promise<{ coverage: Coverage; failures: FleetqlError[] }> {
     const started = performance.now();
     const { records, mark } = scope.selection;
     const { targets } = scope;
     const read = this.#data.selectionReader(table, mark, (db, s, record) => prepare(db, s, record.id));
+    // A question asked again over the same selection, no handle closed since, takes each
+    // instance's read as the last asking prepared it (see InstanceService.keepPreparedReads).
+    const prepared = question === undefined ? undefined : this.#instances.prepared;
+    const since = prepared?.epoch ?? 0;
+    const kept = prepared?.get(question!, records);
+    const keeping: Array<(() => T) | undefined> | undefined = prepared !== undefined && kept === undefined ? new Array<(() => T) | undefined>(records.length) : undefined;
+    let reused = 0;
     const task: FanOutTask<T> = {
       prepare: (index) => {
+        if (kept?.valid === true) {
+          const ready = kept.reads[index] as (() => T) | undefined;
+          if (ready !== undefined) {
+            reused += 1;
+            return ready;
+          }
+        }
         const answer = read.now(records[index]!);
-        return answer === later ? undefined : answer;
+        if (answer === later) return undefined;
+        if (keeping !== undefined) keeping[index] = answer;
+        return answer;
       },
       slow: (index) => read.later(records[index]!),
       failure: (index, error) => read.failure(records[index]!, error),
     };
     const { answered, failures } = await fanOut(targets, { ...scope.options, deadline: performance.now() + scope.options.deadlineMs }, task, onAnswer);
+    if (keeping !== undefined) prepared!.keep(question!, records, keeping, since);
+    if (reused > 0) prepared!.countHits(reused);
     this.#observer?.fanOutDone({ field, targets: targets.length, durationMs: performance.now() - started, failureCodes: failures.map((failure) => failure.code) });
     return { failures, coverage: { targeted: targets.length, answered, failed: failures.length } };
+  }
+
+  /** The question's key for its prepared reads, from its plan for the first target's scope; undefined without targets. */
+  #question<Q extends SqlText>(scope: FleetScope, field: FleetFieldKind, table: TableModel, plan: (s: TableScope) => Q): { key: string; query: Q } | undefined {
+    const first = scope.selection.records[0];
+    if (first === undefined) return undefined;
+    const query = plan(this.#data.scopeOf(table, first));
+    return { key: questionKey(field, table, query), query };
   }
 
   /** The fleet order: the requested terms, then instance id, then the key (as one shared table would sort). */
@@ -313,6 +345,7 @@ export class FleetService {
             return () => BigInt(read(query.params)?.[0] as bigint);
           },
           (count) => (total += count),
+          this.#question(scope, 'count', table, plan)?.key,
         );
         return { value: Number(total), failures, partial: scope.partial };
       }
@@ -331,6 +364,7 @@ export class FleetService {
         (keys) => {
           for (const key of keys) seen.add(key);
         },
+        this.#question(scope, 'count', table, plan)?.key,
       );
       return { value: seen.size, failures, partial: scope.partial };
     };
@@ -340,6 +374,9 @@ export class FleetService {
     let layout: AggregateLayout | undefined;
     let merge: AggregateMerge | undefined;
     const plan = perScope((s) => this.#asked(selectAggregate(s, where, needs)));
+    const question = this.#question(scope, 'aggregate', table, plan);
+    // Prepared reads kept from an earlier asking do not run `prepare` below: the layout comes from the plan.
+    layout = question?.query.layout;
     const run = await this.#run(
       scope,
       'aggregate',
@@ -351,6 +388,7 @@ export class FleetService {
         return aggregateRowReader(db, query);
       },
       (row) => (merge ??= new AggregateMerge(layout!)).add(row),
+      question?.key,
     );
     layout ??= this.#emptyLayout(table, needs);
     const coverage = run.coverage;
@@ -375,6 +413,8 @@ export class FleetService {
     // Every group of every instance (no per-instance limit): order and limit apply after merging.
     const plan = perScope((s) => this.#asked(selectGroups(s, { grouping_keys: args.grouping_keys, where: args.where ?? null }, null)));
     const merged = new Map<string, { keyValues: unknown[]; merge: AggregateMerge }>();
+    const question = this.#question(scope, 'groups', table, plan);
+    if (question !== undefined) layout = question.query.layout;
     const run = await this.#run(
       scope,
       'groups',
@@ -393,6 +433,7 @@ export class FleetService {
           group.merge.add(row.slice(keys.length));
         }
       },
+      question?.key,
     );
     const countIndex = layout.index.get('count')!;
     const groups = [...merged.values()].map((g) => ({ keyValues: g.keyValues, values: g.merge.result() }));

@@ -15,6 +15,8 @@ export interface HandleCacheOptions {
   descriptorsPerHandle: number;
   /** Opens an existing instance file. */
   open(file: string): SqliteDatabase;
+  /** Told each time a handle is closed (before it is). */
+  onClose?: () => void;
 }
 
 export interface HandleCacheStats {
@@ -143,6 +145,7 @@ export class HandleCache {
   }
 
   #closeEntry(entry: Entry): void {
+    this.#options.onClose?.();
     this.#entries.delete(entry.key);
     this.#descriptors -= entry.db.descriptors;
     this.#stats.evictions += 1;

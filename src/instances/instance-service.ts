@@ -35,6 +35,20 @@ export function instanceReadError(id: string, error: unknown): unknown {
 /** What `readNow` returns when the read must go through `withInstance`. */
 export const later: unique symbol = Symbol('later');
 
+/**
+ * A fan-out's reads of a question, prepared on its instances' handles (see `keepPreparedReads`):
+ * `reads[i]` is the read of `records[i]`, or undefined. `valid` turns false, for good, as soon as
+ * any handle closes or a lifecycle operation shuts an instance's users out.
+ */
+export interface PreparedReads {
+  readonly records: readonly InstanceRecord[];
+  readonly reads: readonly unknown[];
+  valid: boolean;
+}
+
+/** Questions whose prepared reads are kept (each holds a function per instance). */
+const preparedQuestions = 8;
+
 export interface InstanceServiceOptions {
   catalog: Catalog;
   migrations: MigrationSet;
@@ -94,6 +108,9 @@ export class InstanceService {
   readonly #runner: MigrationRunner;
   /** Instances whose file a worker is changing: their users wait for this to settle. */
   readonly #exclusive = new Map<string, Promise<void>>();
+  readonly #prepared = new Map<string, PreparedReads>();
+  /** Reads run from prepared ones (counted as handle cache hits: they were served by open handles). */
+  #preparedHits = 0;
 
   constructor(options: InstanceServiceOptions) {
     this.#catalog = options.catalog;
@@ -108,6 +125,7 @@ export class InstanceService {
       maxDescriptors: options.maxOpenDescriptors,
       descriptorsPerHandle: options.journalMode === 'wal' ? 3 : 1,
       open: (file) => this.#open(file),
+      onClose: () => this.#dropPrepared(),
     });
   }
 
@@ -212,6 +230,56 @@ export class InstanceService {
   }
 
   /**
+   * The reads a fan-out prepared for `question` (see `keepPreparedReads`), if they are still good
+   * for a fan-out over `records`: the same records (the same objects, as the catalog's cached
+   * listing gives them until anything in it changes) and no handle closed since. A read taken from
+   * them runs only if `valid` is still true when its batch is prepared: it may go on using the
+   * handle until the event loop turns, as a read given by `readNow` may.
+   */
+  preparedReads(question: string, records: readonly InstanceRecord[]): PreparedReads | undefined {
+    const prepared = this.#prepared.get(question);
+    if (prepared === undefined || prepared.records.length !== records.length) return undefined;
+    for (let i = 0; i < records.length; i++) if (prepared.records[i] !== records[i]) return undefined;
+    return prepared;
+  }
+
+  /**
+   * Keeps a fan-out's reads of `question` (functions `readNow` gave, one per record or undefined)
+   * for the next asking: a dashboard's question asked again then skips finding each instance's
+   * handle and statement. Only if no handle closed during the fan-out (`since`: `readEpoch` taken
+   * before it). Dropped when any handle closes, so they never keep a closed handle's statements
+   * (and its descriptors) alive.
+   */
+  keepPreparedReads(question: string, records: readonly InstanceRecord[], reads: readonly unknown[], since: number): void {
+    if (since !== this.readEpoch) return;
+    this.#prepared.delete(question);
+    this.#prepared.set(question, { records, reads, valid: true });
+    if (this.#prepared.size > preparedQuestions) this.#prepared.delete(this.#prepared.keys().next().value!);
+  }
+
+  /** Counts reads run from prepared ones (see `cacheStats`). */
+  countPreparedHits(count: number): void {
+    this.#preparedHits += count;
+  }
+
+  /** Fan-out reads run from prepared ones so far, and the questions whose prepared reads are kept now. */
+  preparedReadStats(): { hits: number; questions: number } {
+    return { hits: this.#preparedHits, questions: this.#prepared.size };
+  }
+
+  /** Changes whenever prepared reads are dropped (see `keepPreparedReads`). */
+  get readEpoch(): number {
+    return this.#readEpoch;
+  }
+  #readEpoch = 0;
+
+  #dropPrepared(): void {
+    this.#readEpoch += 1;
+    for (const prepared of this.#prepared.values()) prepared.valid = false;
+    this.#prepared.clear();
+  }
+
+  /**
    * Lazy mode: an instance behind head moves to head on first access, under its lock, before the
    * request is served. If that fails it is served at the version it has (mixed-version rules), and
    * the failure is reported to `onLazyMigrationFailure`.
@@ -266,6 +334,8 @@ export class InstanceService {
   async #shutOut<T>(id: InstanceId, work: (file: string) => Promise<T>): Promise<T> {
     let release!: () => void;
     this.#exclusive.set(id, new Promise<void>((resolve) => (release = resolve)));
+    // Prepared reads do not look at #exclusive (readNow does): none may run from here on.
+    this.#dropPrepared();
     try {
       const file = this.#layout.fileOf(id);
       await this.#cache.evict(file);
@@ -616,11 +686,13 @@ export class InstanceService {
   }
 
   cacheStats(): HandleCacheStats {
-    return this.#cache.stats();
+    const stats = this.#cache.stats();
+    return { ...stats, hits: stats.hits + this.#preparedHits };
   }
 
   /** Closes every instance handle once its current users are done, and ends the migration workers. */
   async close(): Promise<void> {
+    this.#dropPrepared();
     await this.#cache.close();
     await this.#runner.close();
   }

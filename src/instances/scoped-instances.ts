@@ -3,7 +3,7 @@ import { FleetqlError, instanceNotFound } from '../errors.js';
 import { appliedMigrations, type AppliedMigration } from '../migrations/index.js';
 import type { SqliteDatabase } from '../storage/index.js';
 import { parseInstanceId } from './instance-id.js';
-import type { InstanceService, later } from './instance-service.js';
+import type { InstanceService, later, PreparedReads } from './instance-service.js';
 
 /**
  * What one principal may touch. `instances` undefined: every instance. Otherwise only the
@@ -34,6 +34,16 @@ export interface InstanceAccess {
    * (see InstanceService.readNow), or `later` when `withInstance` must do it.
    */
   readNow<T>(record: InstanceRecord, mark: number, fn: (db: SqliteDatabase, record: InstanceRecord) => T): T | typeof later;
+  /** Reads a fan-out prepared for a question, kept for the next asking (see InstanceService.preparedReads); absent: none are kept. */
+  prepared?: PreparedReadsAccess;
+}
+
+/** See InstanceService.preparedReads and keepPreparedReads. */
+export interface PreparedReadsAccess {
+  readonly epoch: number;
+  get(question: string, records: readonly InstanceRecord[]): PreparedReads | undefined;
+  keep(question: string, records: readonly InstanceRecord[], reads: readonly unknown[], since: number): void;
+  countHits(count: number): void;
 }
 
 /** The scope as a catalog filter, so listings and fleet pruning apply it in SQL. */
@@ -127,6 +137,22 @@ export class ScopedInstances implements InstanceAccess {
     } catch (error) {
       throw error instanceof FleetqlError && error.code === 'INSTANCE_NOT_FOUND' ? instanceNotFound(id) : error;
     }
+  }
+
+  /**
+   * Prepared reads are shared by every principal: they are found by the records of a selection,
+   * which this principal's scope made (the same records mean the same instances, all in scope).
+   */
+  get prepared(): PreparedReadsAccess {
+    const service = this.#service;
+    return {
+      get epoch() {
+        return service.readEpoch;
+      },
+      get: (question, records) => service.preparedReads(question, records),
+      keep: (question, records, reads, since) => service.keepPreparedReads(question, records, reads, since),
+      countHits: (count) => service.countPreparedHits(count),
+    };
   }
 
   readNow<T>(record: InstanceRecord, mark: number, fn: (db: SqliteDatabase, record: InstanceRecord) => T): T | typeof later {

@@ -11,6 +11,8 @@ import { codeLabel, operationTypeLabel, routeLabel } from './metric-labels.js';
 export interface MetricsSources {
   /** The instance handle cache (instances/handle-cache.ts `stats()`). */
   cacheStats(): { open: number; descriptors: number; pendingDescriptors: number; hits: number; misses: number; evictions: number };
+  /** Fan-out reads run as an earlier asking of the same question prepared them (InstanceService.preparedReadStats). */
+  preparedReads(): number;
   /** The handle cache's descriptor budget. */
   readonly descriptorBudget: number;
   /** Statements run by this process (storage's process-wide counter). */
@@ -146,6 +148,7 @@ export class FleetqlMetrics implements FanOutObserver, RolloutObserver, ArchiveO
     mirroredCounter('fleetql_handle_cache_hits_total', 'Instance handle requests served by an open handle.', (s) => s.cacheStats().hits);
     mirroredCounter('fleetql_handle_cache_misses_total', 'Instance handle requests that opened the file.', (s) => s.cacheStats().misses);
     mirroredCounter('fleetql_handle_cache_evictions_total', 'Instance handles closed by the cache (budget, or the instance retired, restored or migrated aside).', (s) => s.cacheStats().evictions);
+    mirroredCounter('fleetql_fleet_prepared_reads_total', 'Fan-out reads run as an earlier asking of the same question prepared them, over the same selection with no handle closed since (also counted as handle cache hits).', (s) => s.preparedReads());
     mirroredCounter('fleetql_statements_executed_total', 'SQL statements executed on catalog and instance files (process-wide).', (s) => s.statementsExecuted());
 
     new Gauge({

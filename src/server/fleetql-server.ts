@@ -166,6 +166,7 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
         cacheStats: () => instances.cacheStats(),
         descriptorBudget: config.maxOpenDescriptors,
         statementsExecuted: () => storageStats.statementsExecuted,
+        preparedReads: () => instances.preparedReadStats().hits,
         instanceCounts: () => catalog.countByStateAndVersion(),
         rolloutOverview: () => catalog.rollouts.overview(),
       });

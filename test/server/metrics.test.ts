@@ -67,6 +67,7 @@ const fleetqlMetrics = {
   fleetql_handle_cache_hits_total: 'counter',
   fleetql_handle_cache_misses_total: 'counter',
   fleetql_handle_cache_evictions_total: 'counter',
+  fleetql_fleet_prepared_reads_total: 'counter',
   fleetql_statements_executed_total: 'counter',
   fleetql_instances: 'gauge',
   fleetql_rollouts: 'gauge',
