@@ -245,12 +245,20 @@ export class FleetService {
     return { failures, coverage: { targeted: targets.length, answered, failed: failures.length } };
   }
 
-  /** The question's key for its prepared reads, from its plan for the first target's scope; undefined without targets. */
+  /**
+   * The question's key for its prepared reads, from its plan for the first target's scope;
+   * undefined without targets, or when that plan cannot be made (each instance then reports the
+   * error, as it did before prepared reads).
+   */
   #question<Q extends SqlText>(scope: FleetScope, field: FleetFieldKind, table: TableModel, plan: (s: TableScope) => Q): { key: string; query: Q } | undefined {
     const first = scope.selection.records[0];
     if (first === undefined) return undefined;
-    const query = plan(this.#data.scopeOf(table, first));
-    return { key: questionKey(field, table, query), query };
+    try {
+      const query = plan(this.#data.scopeOf(table, first));
+      return { key: questionKey(field, table, query), query };
+    } catch {
+      return undefined;
+    }
   }
 
   /** The fleet order: the requested terms, then instance id, then the key (as one shared table would sort). */
