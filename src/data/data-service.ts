@@ -183,12 +183,12 @@ export class DataService {
     this.#instances = instances;
   }
 
-  /** The table as an instance at the head version has it (for layouts that need no instance). */
   /** The table as `record`'s instance has it (the scope a fan-out's reads of it use). */
   scopeOf(table: TableModel, record: InstanceRecord): TableScope {
     return this.#scope(table, record.schema_version);
   }
 
+  /** The table as an instance at the head version has it (for layouts that need no instance). */
   scopeAtHead(table: TableModel): TableScope {
     return new TableScope(this.model, this.model.at(this.model.head), table);
   }

@@ -111,6 +111,7 @@ export class InstanceService {
   readonly #prepared = new Map<string, PreparedReads>();
   /** Reads run from prepared ones (counted as handle cache hits: they were served by open handles). */
   #preparedHits = 0;
+  #readEpoch = 0;
 
   constructor(options: InstanceServiceOptions) {
     this.#catalog = options.catalog;
@@ -271,7 +272,6 @@ export class InstanceService {
   get readEpoch(): number {
     return this.#readEpoch;
   }
-  #readEpoch = 0;
 
   #dropPrepared(): void {
     this.#readEpoch += 1;
