@@ -104,6 +104,12 @@ function perScope<Q>(build: (scope: TableScope) => Q): (scope: TableScope) => Q 
   };
 }
 
+/** What fleet queries need of the principal's view of the instances (ScopedInstances). */
+interface FleetInstances {
+  select(query: InstanceQuery): Selection;
+  readonly prepared?: PreparedReadsAccess | undefined;
+}
+
 /** A fleet question as its prepared reads are kept by (see InstanceService.keepPreparedReads). */
 function questionKey(field: FleetFieldKind, table: TableModel, query: SqlText): string {
   return `${field}\u0000${table.sql}\u0000${query.sql}\u0000${JSON.stringify(query.params, (_key, value: unknown) => (typeof value === 'bigint' ? `${value}n` : value))}`;
@@ -122,7 +128,7 @@ function both(a: Extra | undefined, b: Extra | undefined): Extra | undefined {
  */
 export class FleetService {
   readonly #data: DataService;
-  readonly #instances: { select(query: InstanceQuery): Selection; readonly prepared?: PreparedReadsAccess };
+  readonly #instances: FleetInstances;
   readonly #limits: FleetLimits;
   readonly #observer: FanOutObserver | undefined;
   readonly #recent: RecentQuestions | undefined;
@@ -132,7 +138,7 @@ export class FleetService {
    * still applies. `recent` is the process's memory of fleet statements: one asked again runs with
    * its parameters inlined (without it, none is).
    */
-  constructor(data: DataService, instances: { select(query: InstanceQuery): Selection; readonly prepared?: PreparedReadsAccess }, limits: FleetLimits, observer?: FanOutObserver, recent?: RecentQuestions) {
+  constructor(data: DataService, instances: FleetInstances, limits: FleetLimits, observer?: FanOutObserver, recent?: RecentQuestions) {
     this.#data = data;
     this.#instances = instances;
     this.#limits = limits;
@@ -217,13 +223,13 @@ export class FleetService {
     // A question asked again over the same selection, no handle closed since, takes each
     // instance's read as the last asking prepared it (see InstanceService.keepPreparedReads).
     const prepared = question === undefined ? undefined : this.#instances.prepared;
-    const since = prepared?.epoch ?? 0;
+    const generation = prepared?.generation;
     const kept = prepared?.get(question!, records);
     const keeping: Array<(() => T) | undefined> | undefined = prepared !== undefined && kept === undefined ? new Array<(() => T) | undefined>(records.length) : undefined;
     let reused = 0;
     const task: FanOutTask<T> = {
       prepare: (index) => {
-        if (kept?.valid === true) {
+        if (kept !== undefined && !kept.generation.ended) {
           const ready = kept.reads[index] as (() => T) | undefined;
           if (ready !== undefined) {
             reused += 1;
@@ -239,7 +245,7 @@ export class FleetService {
       failure: (index, error) => read.failure(records[index]!, error),
     };
     const { answered, failures } = await fanOut(targets, { ...scope.options, deadline: performance.now() + scope.options.deadlineMs }, task, onAnswer);
-    if (keeping !== undefined) prepared!.keep(question!, records, keeping, since);
+    if (keeping !== undefined) prepared!.keep(question!, records, keeping, generation!);
     if (reused > 0) prepared!.countHits(reused);
     this.#observer?.fanOutDone({ field, targets: targets.length, durationMs: performance.now() - started, failureCodes: failures.map((failure) => failure.code) });
     return { failures, coverage: { targeted: targets.length, answered, failed: failures.length } };

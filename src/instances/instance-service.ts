@@ -36,14 +36,21 @@ export function instanceReadError(id: string, error: unknown): unknown {
 export const later: unique symbol = Symbol('later');
 
 /**
+ * Prepared reads are good while their generation lasts: it ends, for good, as soon as any handle
+ * closes or a lifecycle operation shuts an instance's users out.
+ */
+export interface ReadGeneration {
+  readonly ended: boolean;
+}
+
+/**
  * A fan-out's reads of a question, prepared on its instances' handles (see `keepPreparedReads`):
- * `reads[i]` is the read of `records[i]`, or undefined. `valid` turns false, for good, as soon as
- * any handle closes or a lifecycle operation shuts an instance's users out.
+ * `reads[i]` is the read of `records[i]`, or undefined.
  */
 export interface PreparedReads {
   readonly records: readonly InstanceRecord[];
   readonly reads: readonly unknown[];
-  valid: boolean;
+  readonly generation: ReadGeneration;
 }
 
 /** Questions whose prepared reads are kept (each holds a function per instance). */
@@ -111,7 +118,7 @@ export class InstanceService {
   readonly #prepared = new Map<string, PreparedReads>();
   /** Reads run from prepared ones (counted as handle cache hits: they were served by open handles). */
   #preparedHits = 0;
-  #readEpoch = 0;
+  #generation = { ended: false };
 
   constructor(options: InstanceServiceOptions) {
     this.#catalog = options.catalog;
@@ -234,8 +241,8 @@ export class InstanceService {
    * The reads a fan-out prepared for `question` (see `keepPreparedReads`), if they are still good
    * for a fan-out over `records`: the same records (the same objects, as the catalog's cached
    * listing gives them until anything in it changes) and no handle closed since. A read taken from
-   * them runs only if `valid` is still true when its batch is prepared: it may go on using the
-   * handle until the event loop turns, as a read given by `readNow` may.
+   * them runs only if their generation has not ended when its batch is prepared: it may go on
+   * using the handle until the event loop turns, as a read given by `readNow` may.
    */
   preparedReads(question: string, records: readonly InstanceRecord[]): PreparedReads | undefined {
     const prepared = this.#prepared.get(question);
@@ -247,14 +254,14 @@ export class InstanceService {
   /**
    * Keeps a fan-out's reads of `question` (functions `readNow` gave, one per record or undefined)
    * for the next asking: a dashboard's question asked again then skips finding each instance's
-   * handle and statement. Only if no handle closed during the fan-out (`since`: `readEpoch` taken
-   * before it). Dropped when any handle closes, so they never keep a closed handle's statements
-   * (and its descriptors) alive.
+   * handle and statement. Only if no handle closed during the fan-out (`generation`: the
+   * `readGeneration` taken before it has not ended). Dropped when any handle closes, so they never
+   * keep a closed handle's statements (and its descriptors) alive.
    */
-  keepPreparedReads(question: string, records: readonly InstanceRecord[], reads: readonly unknown[], since: number): void {
-    if (since !== this.readEpoch) return;
+  keepPreparedReads(question: string, records: readonly InstanceRecord[], reads: readonly unknown[], generation: ReadGeneration): void {
+    if (generation.ended) return;
     this.#prepared.delete(question);
-    this.#prepared.set(question, { records, reads, valid: true });
+    this.#prepared.set(question, { records, reads, generation });
     if (this.#prepared.size > preparedQuestions) this.#prepared.delete(this.#prepared.keys().next().value!);
   }
 
@@ -268,14 +275,14 @@ export class InstanceService {
     return { hits: this.#preparedHits, questions: this.#prepared.size };
   }
 
-  /** Changes whenever prepared reads are dropped (see `keepPreparedReads`). */
-  get readEpoch(): number {
-    return this.#readEpoch;
+  /** The generation reads prepared now belong to (see `keepPreparedReads`). */
+  get readGeneration(): ReadGeneration {
+    return this.#generation;
   }
 
   #dropPrepared(): void {
-    this.#readEpoch += 1;
-    for (const prepared of this.#prepared.values()) prepared.valid = false;
+    this.#generation.ended = true;
+    this.#generation = { ended: false };
     this.#prepared.clear();
   }
 

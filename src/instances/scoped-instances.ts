@@ -3,7 +3,7 @@ import { FleetqlError, instanceNotFound } from '../errors.js';
 import { appliedMigrations, type AppliedMigration } from '../migrations/index.js';
 import type { SqliteDatabase } from '../storage/index.js';
 import { parseInstanceId } from './instance-id.js';
-import type { InstanceService, later, PreparedReads } from './instance-service.js';
+import type { InstanceService, later, PreparedReads, ReadGeneration } from './instance-service.js';
 
 /**
  * What one principal may touch. `instances` undefined: every instance. Otherwise only the
@@ -40,9 +40,9 @@ export interface InstanceAccess {
 
 /** See InstanceService.preparedReads and keepPreparedReads. */
 export interface PreparedReadsAccess {
-  readonly epoch: number;
+  readonly generation: ReadGeneration;
   get(question: string, records: readonly InstanceRecord[]): PreparedReads | undefined;
-  keep(question: string, records: readonly InstanceRecord[], reads: readonly unknown[], since: number): void;
+  keep(question: string, records: readonly InstanceRecord[], reads: readonly unknown[], generation: ReadGeneration): void;
   countHits(count: number): void;
 }
 
@@ -146,11 +146,11 @@ export class ScopedInstances implements InstanceAccess {
   get prepared(): PreparedReadsAccess {
     const service = this.#service;
     return {
-      get epoch() {
-        return service.readEpoch;
+      get generation() {
+        return service.readGeneration;
       },
       get: (question, records) => service.preparedReads(question, records),
-      keep: (question, records, reads, since) => service.keepPreparedReads(question, records, reads, since),
+      keep: (question, records, reads, generation) => service.keepPreparedReads(question, records, reads, generation),
       countHits: (count) => service.countPreparedHits(count),
     };
   }
