@@ -12,9 +12,12 @@ export interface FanOutOptions {
 /**
  * How long the fan-out may hold the event loop before it lets other requests run: single-instance
  * reads wait at most about this long behind a fan-out (bench item 4), and each slice costs the
- * fan-out one turn of the event loop.
+ * fan-out one turn of the event loop. A turn after milliseconds of reading costs far more than an
+ * idle one (0.1-0.25 ms measured on these machines: the first system call after a long stretch of
+ * user code is slow); 4 ms slices cost a warm fan-out over 1,000 instances about 4 % of its time
+ * against 8 ms slices (bench/RESULTS.md, sixth session).
  */
-const sliceMs = 4;
+const sliceMs = 8;
 
 function asInstanceError(instanceId: string, error: unknown): FleetqlError {
   if (isFleetqlError(error)) {
