@@ -14,7 +14,7 @@ export interface FanOutOptions {
  * reads wait at most about this long behind a fan-out (bench item 4), and each slice costs the
  * fan-out one turn of the event loop. A turn after milliseconds of reading costs far more than an
  * idle one (0.1-0.25 ms measured on these machines: the first system call after a long stretch of
- * user code is slow); 4 ms slices cost a warm fan-out over 1,000 instances about 4 % of its time
+ * user code is slow); 4 ms slices cost a warm fan-out over 1,000 instances 3-4 % of its time
  * against 8 ms slices (bench/RESULTS.md, sixth session).
  */
 const sliceMs = 8;
