@@ -238,6 +238,9 @@ export class LibsqlCatalog implements Catalog {
     );
     this.#listings.set(key, records);
     this.#listed += records.length;
+    // The same rows as `getInstance` would read, under the same rule: a cold fan-out then looks
+    // each selected instance up again (see InstanceService.withInstance) without a catalog read.
+    if (this.#records.size + records.length <= maxCachedRecords) for (const record of records) this.#records.set(record.id, record);
     for (const [oldest, listing] of this.#listings) {
       if (this.#listed <= maxListedRecords) break;
       this.#listings.delete(oldest);

@@ -90,3 +90,19 @@ test('listings are kept under the same rule: repeated at no cost, fresh after a 
   await sleep(externalCheckMs + 20);
   assert.equal(catalog.listInstances(query).find((record) => record.id === 'a')?.state, 'QUARANTINED');
 });
+
+test('a listing answers the lookups of the instances it listed, under the same rule', (t) => {
+  const { catalog } = catalogIn(t);
+  for (const id of ['a', 'b', 'c']) created(catalog, id, { org: 'x' });
+  // A write clears what earlier lookups kept; the listing alone must fill it again.
+  catalog.setLabels('c', { org: 'y' });
+  const listed = catalog.listInstances({ where: { labels: { _contains: { org: 'x' } } } });
+  assert.deepEqual(listed.map((record) => record.id).sort(), ['a', 'b']);
+  const before = storageStats.statementsExecuted;
+  for (const record of listed) assert.equal(catalog.getInstance(record.id), record, 'the listed record itself');
+  assert.equal(storageStats.statementsExecuted, before, 'looking listed instances up read the catalog');
+  assert.deepEqual(catalog.getInstance('c')?.labels, { org: 'y' }, 'an instance the listing left out is read as before');
+
+  catalog.setSchemaVersion('a', 2);
+  assert.equal(catalog.getInstance('a')?.schema_version, 2, 'a write ends what the listing gave');
+});
