@@ -122,8 +122,8 @@ function queryError(error: unknown): unknown {
 export interface SelectionReader<T> {
   /** The instance's answer, its statements found, to run in this turn of the event loop; or `later`. */
   now(record: InstanceRecord): (() => T) | typeof later;
-  /** The instance's answer the async way (the handle opened if need be). */
-  later(record: InstanceRecord): Promise<T>;
+  /** The instance's answer read through the catalog, the handle opened if need be: now if no wait is needed, else a promise. */
+  later(record: InstanceRecord): T | Promise<T>;
   /** What an error of an answer `now` gave is reported as (as `later` would report it). */
   failure(record: InstanceRecord, error: unknown): unknown;
 }
@@ -211,7 +211,7 @@ export class DataService {
     return {
       now: (record) => this.#instances.readNow(record, mark, ready),
       later: (record) =>
-        this.#instances.withInstance(record.id, (db, current) => {
+        this.#instances.withInstanceNow(record.id, (db, current) => {
           const answer = ready(db, current);
           try {
             return answer();

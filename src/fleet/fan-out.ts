@@ -41,8 +41,11 @@ export interface FanOutTask<T> {
    * this turn of the event loop; or undefined when it cannot answer synchronously and `slow` must.
    */
   prepare(index: number): (() => T) | undefined;
-  /** The target's answer the async way (a handle to open, a migration to wait for). */
-  slow(index: number): Promise<T>;
+  /**
+   * The target's answer when `prepare` gave none: a handle to open (at once when nothing must be
+   * waited for), a migration to wait for (a promise).
+   */
+  slow(index: number): T | Promise<T>;
   /** What a failure of a prepared answer is reported as (a damaged file, a statement too large). */
   failure(index: number, error: unknown): unknown;
 }
@@ -88,9 +91,10 @@ export async function fanOut<T>(targets: readonly string[], options: FanOutOptio
         resolve();
       }),
     ));
-  // A worker whose last answer went the async way (a cold open) yields on its own, as every worker
-  // did before the synchronous path: measured on 10,000 cold instances, sharing the turn there
-  // made the fan-out 1.5-2 times slower (cause not found); warm fan-outs share it, for latency.
+  // A worker whose last answer had to wait (a migration, a handle cache full of handles in use)
+  // yields on its own, as every worker did before the synchronous path: measured on 10,000 cold
+  // instances when every open went the async way, sharing the turn there made the fan-out 1.5-2
+  // times slower (cause not found); answers given at once share it, for latency.
   const ownTurn = (): Promise<void> =>
     new Promise<void>((resolve) =>
       setImmediate(() => {
@@ -206,9 +210,11 @@ export async function fanOut<T>(targets: readonly string[], options: FanOutOptio
         continue;
       }
       const started = now;
-      wentAsync = true;
       try {
-        const value = await task.slow(slow);
+        const answer = task.slow(slow);
+        // Only a wait makes this worker yield on its own (see ownTurn).
+        if (answer instanceof Promise) wentAsync = true;
+        const value = answer instanceof Promise ? await answer : answer;
         now = performance.now();
         settle(slow, value, now - started);
       } catch (error) {

@@ -61,7 +61,7 @@ export interface FanOutObserver {
 /** The instances a `fleet(...)` field selected, and how to fan out over them. */
 export interface FleetScope {
   readonly targets: readonly string[];
-  /** The targets' catalog records as selected (a read's snapshot; see `InstanceAccess.readSelected`). */
+  /** The targets' catalog records as selected (a read's snapshot; see `InstanceAccess.readNow`). */
   readonly selection: Selection;
   readonly partial: boolean;
   readonly options: Omit<FanOutOptions, 'deadline'> & { deadlineMs: number };

@@ -99,38 +99,59 @@ export class HandleCache {
     }
   }
 
+  /**
+   * Runs `fn` synchronously on the handle of `file`, opened now if need be, when that needs no
+   * wait: the handle cached and not being evicted, or room for one (idle handles evicted to make
+   * it, as `use` would). Returns `notCached` when a wait is needed (every handle in use, closed
+   * descriptors to release first, the handle being evicted), and `use` is the way.
+   */
+  useNow<A, T>(file: string, fn: (db: SqliteDatabase, arg: A) => T, arg: A): T | typeof notCached {
+    if (this.#closed) return notCached;
+    const entry = this.#acquireNow(file);
+    if (typeof entry === 'string') return notCached;
+    try {
+      return fn(entry.db, arg);
+    } finally {
+      entry.users -= 1;
+      if (this.#waiters.length > 0) this.#wake();
+    }
+  }
+
   async #acquire(file: string): Promise<Entry> {
     for (;;) {
       if (this.#closed) throw new FleetqlError('SERVICE_UNAVAILABLE', 'the server is shutting down');
-      const existing = this.#entries.get(file);
-      if (existing !== undefined) {
-        if (existing.evicting) {
-          await this.#waitForRelease();
-          continue;
-        }
-        existing.used = true;
-        existing.users += 1;
-        this.#stats.hits += 1;
-        return existing;
-      }
-      const needed = this.#options.descriptorsPerHandle;
-      const max = this.#options.maxDescriptors;
-      if (this.#descriptors + descriptorTracker.pending + needed > max) {
-        this.#evictIdle(Math.floor(max * lowWatermark));
-      }
-      if (this.#descriptors + needed > max) {
-        // Every handle is in use: wait for one to come back.
-        await this.#waitForRelease();
-        continue;
-      }
-      const pending = descriptorTracker.pending;
-      if (this.#descriptors + pending + needed > max) {
+      const entry = this.#acquireNow(file);
+      if (typeof entry !== 'string') return entry;
+      if (entry === 'release') {
+        const pending = descriptorTracker.pending;
         await descriptorTracker.release();
         // Re-check after progress; without progress (nothing collectable) open rather than stall.
         if (descriptorTracker.pending < pending) continue;
+        return this.#open(file);
       }
-      return this.#open(file);
+      // Being evicted, or every handle in use: wait for one to come back.
+      await this.#waitForRelease();
     }
+  }
+
+  /** The handle of `file` taken for a user (opened if need be), or what must be waited for first. */
+  #acquireNow(file: string): Entry | 'wait' | 'release' {
+    const existing = this.#entries.get(file);
+    if (existing !== undefined) {
+      if (existing.evicting) return 'wait';
+      existing.used = true;
+      existing.users += 1;
+      this.#stats.hits += 1;
+      return existing;
+    }
+    const needed = this.#options.descriptorsPerHandle;
+    const max = this.#options.maxDescriptors;
+    if (this.#descriptors + descriptorTracker.pending + needed > max) {
+      this.#evictIdle(Math.floor(max * lowWatermark));
+    }
+    if (this.#descriptors + needed > max) return 'wait';
+    if (this.#descriptors + descriptorTracker.pending + needed > max) return 'release';
+    return this.#open(file);
   }
 
   #open(file: string): Entry {

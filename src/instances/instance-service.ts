@@ -201,6 +201,30 @@ export class InstanceService {
     return this.#withActive(record, fn);
   }
 
+  /**
+   * `withInstance` for a read that runs at once (`fn` synchronous): answered in this turn of the
+   * event loop, the handle opened now if it is not cached, unless something must be waited for
+   * first (a migration or restore on the instance, a lazy migration due, the handle cache full of
+   * handles in use or of closed descriptors to release); then it is `withInstance`'s promise. A
+   * cold fan-out opens instance after instance this way: measured over 1,000 cold instances, a
+   * promise and a turn between two opens made each of the driver's calls a third slower.
+   */
+  withInstanceNow<T>(rawId: unknown, fn: (db: SqliteDatabase, record: InstanceRecord) => T, options: { admit?: (record: InstanceRecord) => void } = {}): T | Promise<T> {
+    const id = parseInstanceId(rawId);
+    if (this.#exclusive.has(id)) return this.withInstance(id, fn, options);
+    const record = this.get(id);
+    options.admit?.(record);
+    if (this.#lazy && record.state === 'ACTIVE' && record.schema_version < this.#migrations.head) return this.withInstance(id, fn, options);
+    this.#assertActive(record);
+    let result: T | typeof notCached;
+    try {
+      result = this.#cache.useNow(this.#layout.fileOf(id), fn, record);
+    } catch (error) {
+      throw instanceReadError(id, error);
+    }
+    return result === notCached ? this.withInstance(id, fn, options) : result;
+  }
+
   /** Take before reading the records a later `readNow` is given (see there). */
   get readMark(): number {
     return this.#cache.opens;

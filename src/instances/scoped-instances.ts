@@ -29,6 +29,8 @@ export interface Selection {
 /** Runs work on one instance's open handle; `write` says the work changes data. */
 export interface InstanceAccess {
   withInstance<T>(rawId: unknown, fn: (db: SqliteDatabase, record: InstanceRecord) => T | Promise<T>, options?: { write?: boolean }): Promise<T>;
+  /** A read by `withInstance`, answered in this turn when nothing must be waited for (see InstanceService.withInstanceNow). */
+  withInstanceNow<T>(rawId: unknown, fn: (db: SqliteDatabase, record: InstanceRecord) => T): T | Promise<T>;
   /**
    * A read of one instance of a `Selection` made by this access, run at once on its warm handle
    * (see InstanceService.readNow), or `later` when `withInstance` must do it.
@@ -94,7 +96,7 @@ export class ScopedInstances implements InstanceAccess {
     try {
       record = this.#service.get(id);
     } catch (error) {
-      throw error instanceof FleetqlError && error.code === 'INSTANCE_NOT_FOUND' ? instanceNotFound(id) : error;
+      throw notFoundAsSuch(id, error);
     }
     if (!this.#allows(record)) throw instanceNotFound(id);
     return record;
@@ -127,16 +129,31 @@ export class ScopedInstances implements InstanceAccess {
 
   async withInstance<T>(rawId: unknown, fn: (db: SqliteDatabase, record: InstanceRecord) => T | Promise<T>, options: { write?: boolean } = {}): Promise<T> {
     const id = parseInstanceId(rawId);
-    const admit = (record: InstanceRecord) => {
-      if (!this.#allows(record)) throw instanceNotFound(id);
-      if (options.write === true && !this.#scope.write) throw forbidden('this principal may not change data');
-    };
     try {
       // One catalog read: the scope is checked on the record before its state is.
-      return await this.#service.withInstance(id, fn, { admit });
+      return await this.#service.withInstance(id, fn, { admit: this.#admit(id, options.write === true) });
     } catch (error) {
-      throw error instanceof FleetqlError && error.code === 'INSTANCE_NOT_FOUND' ? instanceNotFound(id) : error;
+      throw notFoundAsSuch(id, error);
     }
+  }
+
+  withInstanceNow<T>(rawId: unknown, fn: (db: SqliteDatabase, record: InstanceRecord) => T): T | Promise<T> {
+    const id = parseInstanceId(rawId);
+    let result: T | Promise<T>;
+    try {
+      result = this.#service.withInstanceNow(id, fn, { admit: this.#admit(id, false) });
+    } catch (error) {
+      throw notFoundAsSuch(id, error);
+    }
+    return result instanceof Promise ? result.catch((error: unknown) => Promise.reject(notFoundAsSuch(id, error))) : result;
+  }
+
+  /** The check of a record just read from the catalog, before its state is looked at: in scope, and allowed to write if it will. */
+  #admit(id: string, write: boolean): (record: InstanceRecord) => void {
+    return (record) => {
+      if (!this.#allows(record)) throw instanceNotFound(id);
+      if (write && !this.#scope.write) throw forbidden('this principal may not change data');
+    };
   }
 
   /**
@@ -181,6 +198,11 @@ export class ScopedInstances implements InstanceAccess {
   destroy(rawId: unknown): Promise<InstanceRecord> {
     return this.#lifecycle().destroy(rawId);
   }
+}
+
+/** An instance not found answers as one outside the scope does (the same message, whatever the state). */
+function notFoundAsSuch(id: string, error: unknown): unknown {
+  return error instanceof FleetqlError && error.code === 'INSTANCE_NOT_FOUND' ? instanceNotFound(id) : error;
 }
 
 function forbidden(message: string): FleetqlError {

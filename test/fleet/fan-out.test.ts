@@ -94,6 +94,36 @@ test('answers slower than a slice are not batched together: the event loop turns
   assert.ok(turns >= 8, `${turns} turns of the event loop during the fan-out`);
 });
 
+test('cold targets answered at once by `slow` (a handle opened without a wait) still let the event loop turn every slice, and are timed', async () => {
+  const targets = targetsOf(40);
+  const task: FanOutTask<number> = {
+    prepare: () => undefined,
+    slow: (index) => {
+      busy(index === 7 ? 30 : 2);
+      return index;
+    },
+    failure: (_index, error) => error,
+  };
+  let turns = 0;
+  let counting = true;
+  const tick = () => {
+    turns += 1;
+    if (counting) setImmediate(tick);
+  };
+  setImmediate(tick);
+  const delivered: number[] = [];
+  const result = await fanOut(targets, { concurrency: 4, instanceTimeoutMs: 20, deadline: performance.now() + 60_000 }, task, (value) => delivered.push(value));
+  counting = false;
+  assert.deepEqual(
+    result.failures.map((f) => [f.code, f.extensions['instance_id']]),
+    [['INSTANCE_TIMEOUT', targets[7]]],
+    'the slow open is timed like an async one',
+  );
+  assert.deepEqual([...delivered].sort((a, b) => a - b), [...targets.keys()].filter((i) => i !== 7), 'each answered target once');
+  // About 108 ms of opens in slices of about 8 ms.
+  assert.ok(turns >= 8, `${turns} turns of the event loop during the fan-out`);
+});
+
 test('failures are per target: in preparing, in answering (as the task reports them), in the async way; and past the deadline nothing starts', async () => {
   const targets = targetsOf(12);
   const task: FanOutTask<number> = {

@@ -100,11 +100,13 @@ test('instances answering out of order (later ids first) meet a bound from a lat
   const view = new ScopedInstances(server.fleetql.instances(), unrestricted);
   // Every read goes the async way and the instance with the last id answers first, so instances
   // read late sort before the one the bound came from (the bound must then take ties too).
+  const delayed = <T>(id: unknown, read: () => Promise<T>): Promise<T> => {
+    const delay = 3 * (99 - Number(String(id).slice(4)));
+    return new Promise((resolve) => setTimeout(resolve, delay)).then(read);
+  };
   const reversed: InstanceAccess & Pick<ScopedInstances, 'select'> = {
-    withInstance: (id, fn, options) => {
-      const delay = 3 * (99 - Number(String(id).slice(4)));
-      return new Promise((resolve) => setTimeout(resolve, delay)).then(() => view.withInstance(id, fn, options));
-    },
+    withInstance: (id, fn, options) => delayed(id, () => view.withInstance(id, fn, options)),
+    withInstanceNow: (id, fn) => delayed(id, () => view.withInstance(id, fn)),
     readNow: () => later,
     select: (query) => view.select(query),
   };
