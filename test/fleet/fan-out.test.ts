@@ -13,6 +13,23 @@ const busy = (ms: number) => {
   while (performance.now() < until);
 };
 
+/** Counts turns of the event loop from now until `stop`. */
+function countTurns(): { stop(): number } {
+  let turns = 0;
+  let counting = true;
+  const tick = () => {
+    turns += 1;
+    if (counting) setImmediate(tick);
+  };
+  setImmediate(tick);
+  return {
+    stop: () => {
+      counting = false;
+      return turns;
+    },
+  };
+}
+
 function targetsOf(count: number): string[] {
   return Array.from({ length: count }, (_, i) => `t-${String(i).padStart(3, '0')}`);
 }
@@ -80,18 +97,12 @@ test('answers slower than a slice are not batched together: the event loop turns
     slow: () => Promise.reject(new Error('no target is cold here')),
     failure: (_index, error) => error,
   };
-  let turns = 0;
-  let counting = true;
-  const tick = () => {
-    turns += 1;
-    if (counting) setImmediate(tick);
-  };
-  setImmediate(tick);
+  const turns = countTurns();
   const result = await fanOut(targets, { concurrency: 1, instanceTimeoutMs: 10_000, deadline: performance.now() + 60_000 }, task, () => undefined);
-  counting = false;
+  const turned = turns.stop();
   assert.equal(result.answered, 30);
   // 90 ms of answers in slices of about 8 ms: batched 32 at a time, it would turn once or twice.
-  assert.ok(turns >= 8, `${turns} turns of the event loop during the fan-out`);
+  assert.ok(turned >= 8, `${turned} turns of the event loop during the fan-out`);
 });
 
 test('cold targets answered at once by `slow` (a handle opened without a wait) still let the event loop turn every slice, and are timed', async () => {
@@ -104,16 +115,10 @@ test('cold targets answered at once by `slow` (a handle opened without a wait) s
     },
     failure: (_index, error) => error,
   };
-  let turns = 0;
-  let counting = true;
-  const tick = () => {
-    turns += 1;
-    if (counting) setImmediate(tick);
-  };
-  setImmediate(tick);
+  const turns = countTurns();
   const delivered: number[] = [];
   const result = await fanOut(targets, { concurrency: 4, instanceTimeoutMs: 20, deadline: performance.now() + 60_000 }, task, (value) => delivered.push(value));
-  counting = false;
+  const turned = turns.stop();
   assert.deepEqual(
     result.failures.map((f) => [f.code, f.extensions['instance_id']]),
     [['INSTANCE_TIMEOUT', targets[7]]],
@@ -121,7 +126,7 @@ test('cold targets answered at once by `slow` (a handle opened without a wait) s
   );
   assert.deepEqual([...delivered].sort((a, b) => a - b), [...targets.keys()].filter((i) => i !== 7), 'each answered target once');
   // About 108 ms of opens in slices of about 8 ms.
-  assert.ok(turns >= 8, `${turns} turns of the event loop during the fan-out`);
+  assert.ok(turned >= 8, `${turned} turns of the event loop during the fan-out`);
 });
 
 test('failures are per target: in preparing, in answering (as the task reports them), in the async way; and past the deadline nothing starts', async () => {

@@ -34,9 +34,9 @@ test('useNow opens a handle at once when there is room (evicting idle ones as us
   const files = Object.fromEntries(['a', 'b', 'c'].map((name) => [name, path.join(dir, `${name}.db`)]));
   for (const file of Object.values(files)) SqliteDatabase.open(file, { journalMode: 'delete', busyTimeoutMs: 0 }).close();
   const cache = new HandleCache({ maxDescriptors: 2, descriptorsPerHandle: 1, open: (file) => SqliteDatabase.open(file, { journalMode: 'delete', busyTimeoutMs: 0 }) });
-  const path_ = (db: SqliteDatabase, name: string) => `${name}:${path.basename(db.path)}`;
-  assert.equal(cache.useNow(files['a']!, path_, 'a'), 'a:a.db', 'opened at once');
-  assert.equal(cache.useNow(files['a']!, path_, 'a'), 'a:a.db', 'then cached');
+  const nameOf = (db: SqliteDatabase, name: string) => `${name}:${path.basename(db.path)}`;
+  assert.equal(cache.useNow(files['a']!, nameOf, 'a'), 'a:a.db', 'opened at once');
+  assert.equal(cache.useNow(files['a']!, nameOf, 'a'), 'a:a.db', 'then cached');
   assert.deepEqual([cache.stats().misses, cache.stats().hits, cache.stats().open], [1, 1, 1]);
 
   // Both handles in use: opening "c" would have to wait for one, so useNow does not open it.
@@ -45,23 +45,23 @@ test('useNow opens a handle at once when there is room (evicting idle ones as us
   const holdingA = cache.use(files['a']!, () => new Promise<void>((resolve) => (releaseA = resolve)));
   const holdingB = cache.use(files['b']!, () => new Promise<void>((resolve) => (releaseB = resolve)));
   await new Promise((resolve) => setImmediate(resolve));
-  assert.equal(cache.useNow(files['c']!, path_, 'c'), notCached, 'every handle in use');
+  assert.equal(cache.useNow(files['c']!, nameOf, 'c'), notCached, 'every handle in use');
   assert.equal(cache.stats().open, 2);
   // A handle in use is still shared at once.
-  assert.equal(cache.useNow(files['b']!, path_, 'b'), 'b:b.db');
+  assert.equal(cache.useNow(files['b']!, nameOf, 'b'), 'b:b.db');
   releaseA();
   await holdingA;
   // Now "a" is idle: it is evicted in the same call, and "c" opened.
-  assert.equal(cache.useNow(files['c']!, path_, 'c'), 'c:c.db');
+  assert.equal(cache.useNow(files['c']!, nameOf, 'c'), 'c:c.db');
   assert.equal(cache.useCached(files['a']!, cache.opens, () => true, undefined), notCached, '"a" made room');
 
   // A handle being evicted (its user still on it) is not used at once.
   const evicting = cache.evict(files['b']!);
-  assert.equal(cache.useNow(files['b']!, path_, 'b'), notCached, 'being evicted');
+  assert.equal(cache.useNow(files['b']!, nameOf, 'b'), notCached, 'being evicted');
   releaseB();
   await holdingB;
   await evicting;
   await cache.close();
-  assert.equal(cache.useNow(files['c']!, path_, 'c'), notCached, 'closed: the async way reports SERVICE_UNAVAILABLE');
+  assert.equal(cache.useNow(files['c']!, nameOf, 'c'), notCached, 'closed: the async way reports SERVICE_UNAVAILABLE');
   await assert.rejects(cache.use(files['c']!, () => undefined), (error: unknown) => isFleetqlError(error, 'SERVICE_UNAVAILABLE'));
 });

@@ -2,13 +2,16 @@
  * A fleet reads each selected instance at once on its warm handle (InstanceService.readNow), and
  * goes the async way, reading the catalog again, whenever the record it selected may no longer
  * describe the file: no handle, a handle reopened since the selection, a migration running, a
- * lazy migration due, or an instance outside the principal's scope.
+ * lazy migration due, or an instance outside the principal's scope. The async way itself
+ * (`withInstanceNow`) answers in the same turn too, the handle opened at once, unless something
+ * must be waited for first; then it gives `withInstance`'s promise.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import type { InstanceRecord } from '../../src/catalog/index.js';
 import { isFleetqlError } from '../../src/errors.js';
 import { later, ScopedInstances, unrestricted } from '../../src/instances/index.js';
@@ -32,21 +35,36 @@ function readSelected<T>(view: ScopedInstances, record: InstanceRecord, mark: nu
   return now === later ? view.withInstance(record.id, fn) : now;
 }
 
-test('readNow answers at once only on a handle open since the selection, and sends the read the async way otherwise', async (t) => {
+/**
+ * Instances a (2 items) and b (1 item), and any the `extra` mutation fields create, made at version
+ * 1; then a server over them with version 2 (a slow migration) to move to, on one worker thread.
+ * `damage` runs on the data directory in between, with no handle open.
+ */
+async function slowMigrationAhead(t: TestContext, extra: string, damage?: (dataDir: string) => void) {
   const v1 = tempDir(t);
   fs.copyFileSync(baseMigration, path.join(v1, '0001_create_items.sql'));
   const first = await startServer(t, { migrationsDir: v1 });
-  const created = await first.gql(`mutation { a: create_instance(id: "a") { id } b: create_instance(id: "b") { id }
+  const created = await first.gql(`mutation { a: create_instance(id: "a") { id } b: create_instance(id: "b") { id } ${extra}
     x: insert_items(instance_id: "a", objects: [{id: 1}, {id: 2}]) { affected_rows } y: insert_items(instance_id: "b", objects: [{id: 1}]) { affected_rows } }`);
   assert.equal(created.errors, undefined, JSON.stringify(created.errors));
   await first.close();
+  damage?.(first.dataDir);
 
   const v2 = tempDir(t);
   fs.copyFileSync(baseMigration, path.join(v2, '0001_create_items.sql'));
   fs.writeFileSync(path.join(v2, '0002_slow.sql'), slowMigration);
   const server = await startServer(t, { migrationsDir: v2, dataDir: first.dataDir, migrationThreads: 1 });
   const service = server.fleetql.instances();
-  const view = new ScopedInstances(service, unrestricted);
+  return { server, v2, dataDir: first.dataDir, service, view: new ScopedInstances(service, unrestricted) };
+}
+
+function fileOf(dataDir: string, id: string): string {
+  const hash = createHash('sha256').update(id).digest('hex');
+  return path.join(dataDir, 'instances', hash.slice(0, 2), hash.slice(2, 4), `${id}.db`);
+}
+
+test('readNow answers at once only on a handle open since the selection, and sends the read the async way otherwise', async (t) => {
+  const { server, dataDir, service, view } = await slowMigrationAhead(t, '');
   const recordOf = (selection: { records: readonly InstanceRecord[] }, id: string) => selection.records.find((r) => r.id === id)!;
 
   // No handle yet: the async way opens one. It was opened after this selection, so the next read
@@ -93,7 +111,7 @@ test('readNow answers at once only on a handle open since the selection, and sen
   const failing = tempDir(t);
   fs.copyFileSync(baseMigration, path.join(failing, '0001_create_items.sql'));
   fs.writeFileSync(path.join(failing, '0002_fails.sql'), 'CREATE UNIQUE INDEX items_one ON items (coalesce(n, 0));\n');
-  const lazy = await startServer(t, { migrationsDir: failing, dataDir: first.dataDir, lazyMigrations: true, migrationThreads: 0 });
+  const lazy = await startServer(t, { migrationsDir: failing, dataDir, lazyMigrations: true, migrationThreads: 0 });
   const lazyView = new ScopedInstances(lazy.fleetql.instances(), unrestricted);
   const before = lazyView.select({});
   assert.deepEqual(await readSelected(lazyView, recordOf(before, 'a'), before.mark, countItems), { version: 1, items: 2 });
@@ -103,4 +121,55 @@ test('readNow answers at once only on a handle open since the selection, and sen
   const retried = readSelected(lazyView, behind, warm.mark, countItems);
   assert.ok(isPromise(retried), 'a lazy migration due: async, though the handle is warm');
   assert.deepEqual(await retried, { version: 1, items: 2 });
+});
+
+test('withInstanceNow opens and reads at once, and waits (a promise) only for what must be waited for', async (t) => {
+  const { server, v2, dataDir, service, view } = await slowMigrationAhead(t, 'c: create_instance(id: "c") { id } q: create_instance(id: "q") { id }', (dir) =>
+    fs.writeFileSync(fileOf(dir, 'c'), Buffer.alloc(8192, 0xab)),
+  );
+
+  const misses = service.cacheStats().misses;
+  assert.deepEqual(view.withInstanceNow('a', countItems), { version: 1, items: 2 }, 'no handle yet: opened and read in this turn');
+  assert.equal(service.cacheStats().misses, misses + 1);
+  assert.deepEqual(view.withInstanceNow('a', countItems), { version: 1, items: 2 }, 'then cached');
+  assert.equal(service.cacheStats().misses, misses + 1);
+
+  // Errors come at once, as withInstance reports them.
+  assert.throws(() => view.withInstanceNow('nobody', countItems), (error: unknown) => isFleetqlError(error, 'INSTANCE_NOT_FOUND'));
+  assert.throws(
+    () => view.withInstanceNow('c', countItems),
+    (error: unknown) => isFleetqlError(error, 'INSTANCE_UNAVAILABLE') && error.extensions['instance_id'] === 'c',
+    'a damaged file',
+  );
+  const tenant = new ScopedInstances(service, { instances: { ids: ['a'] }, write: false, lifecycle: false });
+  assert.throws(() => tenant.withInstanceNow('b', countItems), (error: unknown) => isFleetqlError(error, 'INSTANCE_NOT_FOUND'), 'outside the scope: not found');
+  assert.deepEqual(tenant.withInstanceNow('a', countItems), { version: 1, items: 2 });
+
+  // A migration running on a worker (the file only: the catalog is its caller's): reads wait for
+  // it (a promise) and see the migrated file.
+  const hasNote = (db: SqliteDatabase) => Number(db.row(`SELECT count(*) FROM pragma_table_info('items') WHERE name = 'note'`)![0]) === 1;
+  let settled = false;
+  const migrating = service.migrate('b', 2).finally(() => (settled = true));
+  const outcomes: Array<'now' | 'waited'> = [];
+  const waited: Array<Promise<boolean>> = [];
+  while (!settled) {
+    const outcome = view.withInstanceNow('b', hasNote);
+    outcomes.push(outcome instanceof Promise ? 'waited' : 'now');
+    if (outcome instanceof Promise) waited.push(outcome);
+    await nextTurn();
+  }
+  assert.equal((await migrating).to, 2);
+  assert.ok(waited.length > 0, 'a read during the migration waited for it');
+  assert.ok(!outcomes.slice(outcomes.indexOf('waited')).includes('now'), `no read at once once the instance was shut out: ${outcomes.join(' ')}`);
+  assert.deepEqual(await Promise.all(waited), waited.map(() => true), 'a read that waited saw the migrated file');
+  assert.equal(view.withInstanceNow('b', hasNote), true, 'after it: at once again');
+  await server.close();
+
+  // Lazy migrations: an instance behind head waits for its migration on access.
+  const lazy = await startServer(t, { migrationsDir: v2, dataDir, lazyMigrations: true, migrationThreads: 1 });
+  const lazyView = new ScopedInstances(lazy.fleetql.instances(), unrestricted);
+  const due = lazyView.withInstanceNow('q', countItems);
+  assert.ok(due instanceof Promise, 'a lazy migration due: a promise');
+  assert.deepEqual(await due, { version: 2, items: 0 });
+  assert.deepEqual(lazyView.withInstanceNow('q', countItems), { version: 2, items: 0 }, 'migrated: at once');
 });
