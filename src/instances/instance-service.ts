@@ -32,7 +32,7 @@ export function instanceReadError(id: string, error: unknown): unknown {
   return error;
 }
 
-/** What `readNow` returns when the read must go through `withInstance`. */
+/** What `readNow` returns when the read must go through the catalog (`withInstanceNow`). */
 export const later: unique symbol = Symbol('later');
 
 /**
@@ -233,7 +233,7 @@ export class InstanceService {
   /**
    * Runs a synchronous read on an instance's cached handle at once, with `record` as the caller
    * read it from the catalog after taking `mark` (a fleet's selection), or returns `later` when
-   * that is not safe and `withInstance` must do it. No catalog read, no promise: a warm fan-out
+   * that is not safe and `withInstanceNow` must do it. No catalog read, no promise: a warm fan-out
    * costs little more than the statement.
    *
    * Why a record read earlier is good enough here: the handle must have been open since `mark`,

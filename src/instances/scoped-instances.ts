@@ -33,7 +33,7 @@ export interface InstanceAccess {
   withInstanceNow<T>(rawId: unknown, fn: (db: SqliteDatabase, record: InstanceRecord) => T): T | Promise<T>;
   /**
    * A read of one instance of a `Selection` made by this access, run at once on its warm handle
-   * (see InstanceService.readNow), or `later` when `withInstance` must do it.
+   * (see InstanceService.readNow), or `later` when it must go through the catalog (`withInstanceNow`).
    */
   readNow<T>(record: InstanceRecord, mark: number, fn: (db: SqliteDatabase, record: InstanceRecord) => T): T | typeof later;
   /** Reads a fan-out prepared for a question, kept for the next asking (see InstanceService.preparedReads); absent: none are kept. */
