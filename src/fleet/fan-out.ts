@@ -211,10 +211,12 @@ export async function fanOut<T>(targets: readonly string[], options: FanOutOptio
       }
       const started = now;
       try {
-        const answer = task.slow(slow);
-        // Only a wait makes this worker yield on its own (see ownTurn).
-        if (answer instanceof Promise) wentAsync = true;
-        const value = answer instanceof Promise ? await answer : answer;
+        let value = task.slow(slow);
+        if (value instanceof Promise) {
+          // Only a wait makes this worker yield on its own (see ownTurn).
+          wentAsync = true;
+          value = await value;
+        }
         now = performance.now();
         settle(slow, value, now - started);
       } catch (error) {

@@ -207,7 +207,7 @@ export class InstanceService {
    * first (a migration or restore on the instance, a lazy migration due, the handle cache full of
    * handles in use or of closed descriptors to release); then it is `withInstance`'s promise. A
    * cold fan-out opens instance after instance this way: measured over 1,000 cold instances, a
-   * promise and a turn between two opens made each of the driver's calls a third slower.
+   * promise and a turn between two opens made the driver's calls a third to a half slower.
    */
   withInstanceNow<T>(rawId: unknown, fn: (db: SqliteDatabase, record: InstanceRecord) => T, options: { admit?: (record: InstanceRecord) => void } = {}): T | Promise<T> {
     const id = parseInstanceId(rawId);

@@ -1,19 +1,13 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'libsql';
 import { externalCheckMs } from '../../src/catalog/libsql-catalog.js';
-import { repoRoot, startServer, type InProcessServer } from '../helpers/servers.js';
+import { instanceFileOf, repoRoot, startServer, type InProcessServer } from '../helpers/servers.js';
 
 const migrationsDir = path.join(repoRoot, 'test/fixtures/fleet-migrations');
-
-function fileOf(dataDir: string, id: string): string {
-  const hash = createHash('sha256').update(id).digest('hex');
-  return path.join(dataDir, 'instances', hash.slice(0, 2), hash.slice(2, 4), `${id}.db`);
-}
 
 /** `count` instances labelled by team, each holding `rows` items with n = 1..rows. */
 async function fleetOf(server: InProcessServer, count: number, rows: number, team = (i: number) => (i % 2 === 0 ? 'red' : 'blue')): Promise<string[]> {
@@ -34,7 +28,7 @@ test('pruning: instances the filter does not select are never opened', async (t)
   const server = await startServer(t, { migrationsDir });
   const ids = await fleetOf(server, 10, 4);
   // Damage every blue instance: opening any of them would fail loudly.
-  for (const [i, id] of ids.entries()) if (i % 2 === 1) fs.writeFileSync(fileOf(server.dataDir, id), 'not a database '.repeat(100));
+  for (const [i, id] of ids.entries()) if (i % 2 === 1) fs.writeFileSync(instanceFileOf(server.dataDir, id), 'not a database '.repeat(100));
   const before = server.fleetql.instances().cacheStats();
   const red = await server.gql(aggregateQuery('(where: {labels: {_contains: {team: "red"}}})'));
   assert.equal(red.errors, undefined, JSON.stringify(red.errors));
@@ -54,9 +48,9 @@ test('damaged, truncated and missing files: the others answer, each failure is o
   await server.close(); // handles closed: the damage below is what the next open sees
   const restarted = await startServer(t, { migrationsDir, dataDir: server.dataDir });
   const [garbage, truncated, missing] = [ids[1]!, ids[4]!, ids[6]!];
-  fs.writeFileSync(fileOf(server.dataDir, garbage), Buffer.alloc(8192, 0xab));
-  fs.truncateSync(fileOf(server.dataDir, truncated), 100);
-  fs.rmSync(fileOf(server.dataDir, missing));
+  fs.writeFileSync(instanceFileOf(server.dataDir, garbage), Buffer.alloc(8192, 0xab));
+  fs.truncateSync(instanceFileOf(server.dataDir, truncated), 100);
+  fs.rmSync(instanceFileOf(server.dataDir, missing));
 
   const result = await restarted.gql(`{ fleet {
     instances_matched
@@ -177,7 +171,7 @@ test('fleet sums stay exact past 2^63, inside one instance and across instances,
   for (const result of [await insert('a', [[1, big, 'x'], [2, big, 'x'], [3, big, 'y']]), await insert('b', [[1, 7n, 'x'], [2, 8n, 'y']])]) assert.equal(result.errors, undefined, JSON.stringify(result.errors));
   // "c": a REAL stored in the INTEGER column (the table is not STRICT): the sum truncates it, as inside one instance.
   assert.equal((await server.gql(`mutation { create_instance(id: "c") { id } }`)).errors, undefined);
-  const direct = new Database(fileOf(server.dataDir, 'c'));
+  const direct = new Database(instanceFileOf(server.dataDir, 'c'));
   direct.exec(`INSERT INTO items (id, n, grp) VALUES (1, 2.5, 'x'), (2, 4, 'x')`);
   direct.close();
 
@@ -206,7 +200,7 @@ test('a fleet count of distinct values leaves out an instance that timed out, an
   await fleetOf(server, 3, 5);
   assert.equal((await server.gql(`mutation { create_instance(id: "slow") { id } }`)).errors, undefined);
   // 20,000 distinct values: reading them takes well over the 1 ms allowed below.
-  const direct = new Database(fileOf(server.dataDir, 'slow'));
+  const direct = new Database(instanceFileOf(server.dataDir, 'slow'));
   direct.exec(`WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < 20000) INSERT INTO items (id, n) SELECT i, 1000 + i FROM k`);
   direct.close();
   const query = (args: string) => `{ fleet${args} { items_aggregate { aggregate { distinct: count(columns: [n], distinct: true) } } } }`;

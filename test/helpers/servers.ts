@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,6 +11,20 @@ import { createFleetqlServer, createLogger, type FleetqlServer, type Logger, typ
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const demoMigrations = path.join(repoRoot, 'migrations');
+
+/**
+ * An instance file's path relative to a data directory's `instances/`, derived here as
+ * InstanceLayout documents it (not by calling it), so a change of the on-disk layout fails tests.
+ */
+export function relativeFileOf(id: string): string {
+  const hash = createHash('sha256').update(id).digest('hex');
+  return path.join(hash.slice(0, 2), hash.slice(2, 4), `${id}.db`);
+}
+
+/** An instance file's path under `dataDir` (see relativeFileOf). */
+export function instanceFileOf(dataDir: string, id: string): string {
+  return path.join(dataDir, 'instances', relativeFileOf(id));
+}
 
 /** Anything with an async dispose step; tests register these with `t.after`. */
 interface TestContextLike {

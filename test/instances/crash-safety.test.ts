@@ -13,7 +13,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'libsql';
 import type { CrashPoint } from '../../src/instances/crash-points.js';
-import { demoMigrations, filesUnder, repoRoot, spawnServer, tempDir, type GraphQLResponse, type SpawnedServer } from '../helpers/servers.js';
+import { demoMigrations, filesUnder, relativeFileOf, repoRoot, spawnServer, tempDir, type GraphQLResponse, type SpawnedServer } from '../helpers/servers.js';
 
 const victim = 'victim';
 const bystander = 'bystander';
@@ -30,11 +30,6 @@ const migrationVersions = fs
   .sort((a, b) => a - b);
 const head = migrationVersions.at(-1)!;
 
-/** The live path of an instance file relative to `instances/`, computed as InstanceLayout documents it. */
-function relativeFileOf(id: string): string {
-  const hash = createHash('sha256').update(id).digest('hex');
-  return path.join(hash.slice(0, 2), hash.slice(2, 4), `${id}.db`);
-}
 
 interface Case {
   operation: 'create' | 'destroy';

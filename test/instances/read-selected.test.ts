@@ -7,7 +7,6 @@
  * must be waited for first; then it gives `withInstance`'s promise.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
@@ -16,7 +15,7 @@ import type { InstanceRecord } from '../../src/catalog/index.js';
 import { isFleetqlError } from '../../src/errors.js';
 import { later, ScopedInstances, unrestricted } from '../../src/instances/index.js';
 import type { SqliteDatabase } from '../../src/storage/index.js';
-import { repoRoot, startServer, tempDir } from '../helpers/servers.js';
+import { instanceFileOf, repoRoot, startServer, tempDir } from '../helpers/servers.js';
 
 const baseMigration = path.join(repoRoot, 'test/fixtures/fleet-migrations/0001_create_items.sql');
 // Enough work inside the migration for the event loop to turn several times while a worker runs it.
@@ -29,7 +28,11 @@ const countItems = (db: SqliteDatabase, record: InstanceRecord) => ({ version: r
 
 const isPromise = (value: unknown): value is Promise<unknown> => value instanceof Promise;
 
-/** A read as a fan-out makes it: at once on a warm handle, else the async way. */
+/**
+ * readNow, or withInstance when readNow sends the read through the catalog: a promise here says
+ * readNow did. (A fan-out's way through the catalog, withInstanceNow, answers at once where it
+ * can: see the last test.)
+ */
 function readSelected<T>(view: ScopedInstances, record: InstanceRecord, mark: number, fn: (db: SqliteDatabase, record: InstanceRecord) => T): T | Promise<T> {
   const now = view.readNow(record, mark, fn);
   return now === later ? view.withInstance(record.id, fn) : now;
@@ -56,11 +59,6 @@ async function slowMigrationAhead(t: TestContext, extra: string, damage?: (dataD
   const server = await startServer(t, { migrationsDir: v2, dataDir: first.dataDir, migrationThreads: 1 });
   const service = server.fleetql.instances();
   return { server, v2, dataDir: first.dataDir, service, view: new ScopedInstances(service, unrestricted) };
-}
-
-function fileOf(dataDir: string, id: string): string {
-  const hash = createHash('sha256').update(id).digest('hex');
-  return path.join(dataDir, 'instances', hash.slice(0, 2), hash.slice(2, 4), `${id}.db`);
 }
 
 test('readNow answers at once only on a handle open since the selection, and sends the read the async way otherwise', async (t) => {
@@ -125,7 +123,7 @@ test('readNow answers at once only on a handle open since the selection, and sen
 
 test('withInstanceNow opens and reads at once, and waits (a promise) only for what must be waited for', async (t) => {
   const { server, v2, dataDir, service, view } = await slowMigrationAhead(t, 'c: create_instance(id: "c") { id } q: create_instance(id: "q") { id }', (dir) =>
-    fs.writeFileSync(fileOf(dir, 'c'), Buffer.alloc(8192, 0xab)),
+    fs.writeFileSync(instanceFileOf(dir, 'c'), Buffer.alloc(8192, 0xab)),
   );
 
   const misses = service.cacheStats().misses;

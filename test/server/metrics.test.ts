@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -8,14 +7,9 @@ import { createLogger } from '../../src/server/index.js';
 import { createMaskError } from '../../src/server/mask-error.js';
 import { scoped, withRequestId } from '../../src/server/request-scope.js';
 import { scrape, type Exposition } from '../helpers/prometheus.js';
-import { graphql, repoRoot, spawnServer, startServer, tempDir, type InProcessServer } from '../helpers/servers.js';
+import { graphql, instanceFileOf, repoRoot, spawnServer, startServer, tempDir, type InProcessServer } from '../helpers/servers.js';
 
 const itemsMigration = path.join(repoRoot, 'test/fixtures/fleet-migrations/0001_create_items.sql');
-
-function fileOf(dataDir: string, id: string): string {
-  const hash = createHash('sha256').update(id).digest('hex');
-  return path.join(dataDir, 'instances', hash.slice(0, 2), hash.slice(2, 4), `${id}.db`);
-}
 
 /** A migrations directory holding the items table (version 1). */
 function itemsMigrations(t: Parameters<typeof tempDir>[0]): string {
@@ -141,7 +135,7 @@ test('a fan-out is measured: width and duration per fleet field, failures of a d
   const ids = ['fan-0', 'fan-1', 'fan-2', 'fan-3', 'fan-4'];
   await createFleet(first, ids);
   await first.close(); // handles closed: the damage below is what the next open sees
-  fs.writeFileSync(fileOf(first.dataDir, 'fan-3'), Buffer.alloc(8192, 0xab));
+  fs.writeFileSync(instanceFileOf(first.dataDir, 'fan-3'), Buffer.alloc(8192, 0xab));
   const server = await startServer(t, { migrationsDir, dataDir: first.dataDir, maxOpenDescriptors: 64 });
 
   const query = `query Fleet { fleet { items_aggregate { aggregate { sum { n } } coverage { failed } } items(limit: 3) { id } } }`;
