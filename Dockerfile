@@ -12,7 +12,9 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 # ---- build: full install (TypeScript etc.), compile src/ to dist/ ----
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
+# patches/ must be in place before npm ci: its postinstall applies them (patch-package).
 COPY package.json package-lock.json ./
+COPY patches ./patches
 RUN npm ci
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
@@ -22,6 +24,7 @@ RUN npm run build
 FROM ${NODE_IMAGE} AS runtime
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY patches ./patches
 RUN npm ci --omit=dev && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY migrations ./migrations
