@@ -4,6 +4,7 @@
  * again one by one, failures are reported per target, and slow targets take the async way.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { test } from 'node:test';
 import { FleetqlError } from '../../src/errors.js';
 import { fanOut, type FanOutTask } from '../../src/fleet/index.js';
@@ -127,6 +128,35 @@ test('cold targets answered at once by `slow` (a handle opened without a wait) s
   assert.deepEqual([...delivered].sort((a, b) => a - b), [...targets.keys()].filter((i) => i !== 7), 'each answered target once');
   // About 108 ms of opens in slices of about 8 ms.
   assert.ok(turned >= 8, `${turned} turns of the event loop during the fan-out`);
+});
+
+test('started from an I/O callback, as a request is, a fan-out answers nothing in that turn: timers and I/O run after its first slice', async () => {
+  // What follows runs in an I/O callback's turn of the event loop (the poll phase), as a request's resolvers do.
+  await fs.promises.stat('.');
+  const targets = targetsOf(20);
+  let answered = 0;
+  let answeredInCall = 0;
+  let calling = true;
+  let answeredAtTimer = -1;
+  setTimeout(() => (answeredAtTimer = answered), 0);
+  const task: FanOutTask<number> = {
+    prepare: (index) => () => {
+      if (calling) answeredInCall += 1;
+      busy(2);
+      answered += 1;
+      return index;
+    },
+    slow: () => Promise.reject(new Error('no target is cold here')),
+    failure: (_index, error) => error,
+  };
+  const running = fanOut(targets, { concurrency: 4, instanceTimeoutMs: 10_000, deadline: performance.now() + 60_000 }, task, () => undefined);
+  calling = false;
+  const result = await running;
+  assert.equal(result.answered, 20);
+  assert.equal(answeredInCall, 0, 'nothing answered in the caller\'s turn');
+  // 2 ms answers in slices of about 8 ms: at most 5 in the first slice. Had the first slice run in
+  // the caller's turn, the second would have followed in the same turn, before any timer.
+  assert.ok(answeredAtTimer >= 1 && answeredAtTimer <= 5, `${answeredAtTimer} answers before the timer ran`);
 });
 
 test('failures are per target: in preparing, in answering (as the task reports them), in the async way; and past the deadline nothing starts', async () => {
