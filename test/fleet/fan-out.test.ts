@@ -130,7 +130,7 @@ test('cold targets answered at once by `slow` (a handle opened without a wait) s
   assert.ok(turned >= 8, `${turned} turns of the event loop during the fan-out`);
 });
 
-test('started from an I/O callback, as a request is, a fan-out answers nothing in that turn: timers and I/O run after its first slice', async () => {
+test('started from an I/O callback, as a request is, a fan-out answers nothing in that turn, and a timer runs after its first slice', async () => {
   // What follows runs in an I/O callback's turn of the event loop (the poll phase), as a request's resolvers do.
   await fs.promises.stat('.');
   const targets = targetsOf(20);
