@@ -138,9 +138,9 @@ export function createFleetqlServer(config: FleetqlConfig, options: { logger?: L
         maxCost: config.fleetMaxCost,
       };
       const recentQuestions = new RecentQuestions();
-      // Per request: the principal's view of the instances, and the data and fleet services over it.
-      // One object literal, not a spread of the services: the spread took a slow path, about 20 µs
-      // of every request's CPU (profiled under single reads).
+      // Per request: the principal's view of the instances, the data and fleet services over it, and
+      // the rest of the context, as one object literal: spreading the services into the context
+      // cost about 20 µs of CPU per request (profiled under single reads; 0.9 µs as one literal).
       const contextFor = (request: Request, principal: Principal | undefined): Context => {
         const view = new ScopedInstances(instances, principal === undefined ? { instances: { ids: [] }, write: false, lifecycle: false } : scopeOf(principal));
         const data = new DataService(model, view);
